@@ -1,0 +1,65 @@
+/**
+ * Country normalisation: turns what shops really store (alpha-2 or alpha-3 codes, English or local
+ * names, any case, stray spaces or accents) into the ISO 3166-1 alpha-2 code the API wants.
+ * The lookup table is built once, on first use, from i18n-iso-countries.
+ */
+import countries from 'i18n-iso-countries'
+import de from 'i18n-iso-countries/langs/de.json'
+import en from 'i18n-iso-countries/langs/en.json'
+import es from 'i18n-iso-countries/langs/es.json'
+import fr from 'i18n-iso-countries/langs/fr.json'
+import it from 'i18n-iso-countries/langs/it.json'
+import nl from 'i18n-iso-countries/langs/nl.json'
+import pt from 'i18n-iso-countries/langs/pt.json'
+
+/** Locales whose country names are recognised (Transactionale's markets and their neighbours). */
+export const COUNTRY_NAME_LOCALES = ['en', 'it', 'de', 'fr', 'es', 'nl', 'pt'] as const
+
+let lookup: Map<string, string> | undefined
+
+/** Lower case, no accents, single spaces, no dots: "  Côte d'Ivoire " and "cote d'ivoire" meet. */
+function fold(value: string): string {
+  return value
+    .normalize('NFD')
+    .replace(/[\u0300-\u036f]/g, '')
+    .toLowerCase()
+    .replace(/\./g, '')
+    .replace(/\s+/g, ' ')
+    .trim()
+}
+
+function buildLookup(): Map<string, string> {
+  for (const locale of [de, en, es, fr, it, nl, pt]) countries.registerLocale(locale)
+  const table = new Map<string, string>()
+  for (const [alpha2, alpha3] of Object.entries(countries.getAlpha2Codes())) {
+    table.set(fold(alpha2), alpha2)
+    table.set(fold(alpha3), alpha2)
+  }
+  for (const locale of COUNTRY_NAME_LOCALES) {
+    for (const [alpha2, names] of Object.entries(countries.getNames(locale, { select: 'all' }))) {
+      for (const name of names) {
+        const key = fold(name)
+        // Codes win over names; the first locale that names a country wins over later ones.
+        if (!table.has(key)) table.set(key, alpha2)
+      }
+    }
+  }
+  return table
+}
+
+/**
+ * Normalises a country to its ISO 3166-1 alpha-2 code.
+ *
+ * Accepts an alpha-2 or alpha-3 code in any case (`"it"`, `"DEU"`), or a country name in English,
+ * Italian, German, French, Spanish, Dutch or Portuguese (`"Germany"`, `"germania"`, `"Italia"`);
+ * surrounding spaces, case and accents do not matter. `"UK"` is accepted for `GB`.
+ *
+ * @returns the alpha-2 code (`"DE"`), or `undefined` when the value is not a known country.
+ */
+export function normalizeCountry(value: unknown): string | undefined {
+  if (typeof value !== 'string' || value.length > 100) return undefined
+  lookup ??= buildLookup()
+  const key = fold(value)
+  if (key === 'uk') return 'GB'
+  return lookup.get(key)
+}

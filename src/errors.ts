@@ -1,0 +1,60 @@
+/**
+ * Configuration errors: every problem found in the options, each with a stable code and a fix.
+ * The README's "Error codes" table lists the same codes; keep them in sync.
+ */
+
+/** Stable codes of configuration problems, one per option (plus the two about the object itself). */
+export const CONFIG_ERROR_CODES = {
+  options: 'ERR_TOUCHPOINT_OPTIONS',
+  unknown: 'ERR_TOUCHPOINT_UNKNOWN_OPTION',
+  apiKey: 'ERR_TOUCHPOINT_API_KEY',
+  route: 'ERR_TOUCHPOINT_ROUTE',
+  methods: 'ERR_TOUCHPOINT_METHODS',
+  mapper: 'ERR_TOUCHPOINT_MAPPER',
+  endpoint: 'ERR_TOUCHPOINT_ENDPOINT',
+  timeoutMs: 'ERR_TOUCHPOINT_TIMEOUT',
+  logger: 'ERR_TOUCHPOINT_LOGGER',
+  enabled: 'ERR_TOUCHPOINT_ENABLED',
+  dryRun: 'ERR_TOUCHPOINT_DRY_RUN',
+  isSuccess: 'ERR_TOUCHPOINT_IS_SUCCESS',
+  logPersonalData: 'ERR_TOUCHPOINT_LOG_PERSONAL_DATA',
+  country: 'ERR_TOUCHPOINT_COUNTRY',
+  queue: 'ERR_TOUCHPOINT_QUEUE',
+  retry: 'ERR_TOUCHPOINT_RETRY',
+  dedupe: 'ERR_TOUCHPOINT_DEDUPE',
+  hooks: 'ERR_TOUCHPOINT_HOOKS',
+} as const
+
+/** One of the codes in {@link CONFIG_ERROR_CODES}. */
+export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[keyof typeof CONFIG_ERROR_CODES]
+
+/** One thing wrong with the options given to `transactionaleTouchpoint()`. */
+export interface ConfigProblem {
+  /** The option at fault, e.g. `apiKey` or `retry.maxAttempts`. */
+  readonly option: string
+  /** Stable, documented code. */
+  readonly code: ConfigErrorCode
+  /** What is wrong and how to fix it. */
+  readonly message: string
+}
+
+/**
+ * Thrown by `transactionaleTouchpoint()` when its options are wrong. It lists every problem at once
+ * in {@link TouchpointConfigError.problems}; `code` is the code of the first one.
+ */
+export class TouchpointConfigError extends Error {
+  readonly code: ConfigErrorCode
+  readonly problems: readonly ConfigProblem[]
+
+  constructor(problems: readonly ConfigProblem[]) {
+    const first = problems[0]
+    if (first === undefined) throw new TypeError('TouchpointConfigError needs at least one problem')
+    const lines = problems.map((p) => `  - ${p.code} (${p.option}): ${p.message}`)
+    super(
+      `express-transactionale: ${problems.length} configuration problem${problems.length > 1 ? 's' : ''}:\n${lines.join('\n')}`,
+    )
+    this.name = 'TouchpointConfigError'
+    this.code = first.code
+    this.problems = problems
+  }
+}

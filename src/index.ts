@@ -1,0 +1,13 @@
+/** Public entry point of express-transactionale. */
+export { transactionaleTouchpoint } from './middleware'
+export type { TouchpointMiddleware, TouchpointStats } from './middleware'
+export { DEFAULTS } from './options'
+export type { Options, Mapper, MapperResult } from './options'
+export type { Customer, WirePayload } from './payload'
+export { WIRE_NAMES } from './payload'
+export { normalizeCountry } from './country'
+export { TouchpointConfigError, CONFIG_ERROR_CODES } from './errors'
+export type { ConfigProblem, ConfigErrorCode } from './errors'
+export type { CloseSummary } from './dispatcher'
+export type { RoutePattern } from './route-matcher'
+export type { TouchpointLogger } from './logger'

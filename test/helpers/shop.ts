@@ -1,0 +1,62 @@
+// A small real shop used by the end-to-end tests, built on Express 4 or Express 5.
+import express from 'express'
+import express4 from 'express4'
+import type { Customer, TouchpointMiddleware } from '../../src'
+
+export type ExpressFactory = typeof express
+
+/** Both Express majors, for describe.each. */
+export const EXPRESS_VERSIONS: ReadonlyArray<[string, ExpressFactory]> = [
+  ['Express 4', express4 as unknown as ExpressFactory],
+  ['Express 5', express],
+]
+
+export const FULL_CUSTOMER = {
+  email: 'mario.rossi@example.com',
+  firstName: 'Mario',
+  country: 'it',
+  zipCode: '00100',
+  lastName: 'Rossi',
+  transactionValue: 129.9,
+  transactionCurrency: 'eur',
+  nationalIdentificationNumber: 'RSSMRA80A01H501U',
+  birthYear: '1980',
+  gender: 'm',
+  phone: '+39 06 1234567',
+  orderId: 'A-1001',
+} satisfies Customer
+
+/**
+ * The shop: POST /checkout puts the customer in res.locals and answers with the order as JSON;
+ * a router mounted at /shop completes orders at /shop/orders/:id/complete; POST /broken answers 500.
+ */
+export function createShop(expressFactory: ExpressFactory, touchpoint: TouchpointMiddleware): express.Express {
+  const app = expressFactory()
+  app.use(touchpoint)
+  app.use(expressFactory.json())
+
+  app.post('/checkout', (req, res) => {
+    const body = req.body as Record<string, unknown>
+    res.locals.transactionale = body.customer
+    res.status(201).json({ ok: true, order: body })
+  })
+  app.post('/broken', (_req, res) => {
+    res.locals.transactionale = FULL_CUSTOMER
+    res.status(500).json({ ok: false })
+  })
+  app.post('/other', (_req, res) => {
+    res.locals.transactionale = FULL_CUSTOMER
+    res.json({ ok: true })
+  })
+  app.get('/checkout', (_req, res) => {
+    res.locals.transactionale = FULL_CUSTOMER
+    res.send('<form method="post"></form>')
+  })
+
+  const router = expressFactory.Router()
+  router.post('/orders/:id/complete', (req, res) => {
+    res.json({ id: req.params.id, customer: (req.body as Record<string, unknown>).customer })
+  })
+  app.use('/shop', router)
+  return app
+}
