@@ -28,7 +28,8 @@ export const FULL_CUSTOMER = {
 
 /**
  * The shop: POST /checkout puts the customer in res.locals and answers with the order as JSON;
- * a router mounted at /shop completes orders at /shop/orders/:id/complete; POST /broken answers 500.
+ * with `decline: true` it answers 402; a router mounted at /shop completes orders at
+ * /shop/orders/:id/complete; POST /broken and POST /other are routes the middleware does not watch.
  */
 export function createShop(expressFactory: ExpressFactory, touchpoint: TouchpointMiddleware): express.Express {
   const app = expressFactory()
@@ -38,6 +39,8 @@ export function createShop(expressFactory: ExpressFactory, touchpoint: Touchpoin
   app.post('/checkout', (req, res) => {
     const body = req.body as Record<string, unknown>
     res.locals.transactionale = body.customer
+    // A declined payment: the customer is known but no order was completed.
+    if (body.decline === true) return void res.status(402).json({ ok: false })
     res.status(201).json({ ok: true, order: body })
   })
   app.post('/broken', (_req, res) => {
