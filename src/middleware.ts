@@ -57,7 +57,10 @@ export function transactionaleTouchpoint(options: Options): TouchpointMiddleware
     maxSockets: 8,
   })
   const dryRunSend = (body: string): Promise<{ kind: 'response'; status: number }> => {
-    logger.info({ touchpoint: settings.logPersonalData ? JSON.parse(body) : '[redacted]' }, 'dry run: touchpoint not sent')
+    logger.info(
+      { touchpoint: settings.logPersonalData ? JSON.parse(body) : '[redacted]' },
+      'dry run: touchpoint not sent',
+    )
     return Promise.resolve({ kind: 'response', status: 200 })
   }
   const dispatcher = createDispatcher({ send: settings.dryRun ? dryRunSend : client.send, logger })
@@ -96,16 +99,34 @@ export function transactionaleTouchpoint(options: Options): TouchpointMiddleware
     if (result.dropped.length > 0) {
       logger.warn({ ...logFields, dropped: result.dropped }, 'touchpoint sent without invalid optional fields')
     }
-    dispatcher.submit({ body: JSON.stringify(toWirePayload(result.customer)), orderId: result.customer.orderId, logFields })
+    dispatcher.submit({
+      body: JSON.stringify(toWirePayload(result.customer)),
+      orderId: result.customer.orderId,
+      logFields,
+    })
   }
 
-  const middleware = function transactionaleTouchpointMiddleware(req: Request, res: Response, next: NextFunction): void {
+  const middleware = function transactionaleTouchpointMiddleware(
+    req: Request,
+    res: Response,
+    next: NextFunction,
+  ): void {
     if (settings.enabled && matches(req.method, req.originalUrl ?? req.url)) {
-      hookResponse(res, (finished) => {
-        const work = handleFinished(req, res, finished)
-          .catch((error: unknown) => logger.error({ error: describeError(error, settings.logPersonalData) }, 'touchpoint pipeline failed'))
-          .finally(() => mapping.delete(work))
+      hookResponse(res, () => {
+        // Pending from the moment the handler ends the response, so flush() and close() wait for it.
+        let settle: () => void = () => undefined
+        const work = new Promise<void>((resolve) => (settle = resolve))
         mapping.add(work)
+        return (finished) => {
+          handleFinished(req, res, finished)
+            .catch((error: unknown) =>
+              logger.error({ error: describeError(error, settings.logPersonalData) }, 'touchpoint pipeline failed'),
+            )
+            .finally(() => {
+              mapping.delete(work)
+              settle()
+            })
+        }
       })
     }
     next()

@@ -131,14 +131,23 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   const apiKey = raw.apiKey
   if (typeof apiKey !== 'string' || apiKey.trim() === '') {
-    report('apiKey', 'missing or empty: pass the API key from the "Integrate" section of your Transactionale account (e.g. process.env.TRANSACTIONALE_API_KEY)')
+    report(
+      'apiKey',
+      'missing or empty: pass the API key from the "Integrate" section of your Transactionale account (e.g. process.env.TRANSACTIONALE_API_KEY)',
+    )
   } else if (!/^[\x21-\x7e]+$/.test(apiKey)) {
-    report('apiKey', 'contains whitespace, control or non-ASCII characters: copy the key again without spaces or line breaks')
+    report(
+      'apiKey',
+      'contains whitespace, control or non-ASCII characters: copy the key again without spaces or line breaks',
+    )
   }
 
   const routes = raw.route === undefined ? [] : Array.isArray(raw.route) ? (raw.route as unknown[]) : [raw.route]
   if (raw.route === undefined || routes.length === 0) {
-    report('route', 'missing: pass the path of your order-completion route, e.g. "/checkout", a RegExp, or an array of them')
+    report(
+      'route',
+      'missing: pass the path of your order-completion route, e.g. "/checkout", a RegExp, or an array of them',
+    )
   }
   routes.forEach((pattern, i) => {
     const where = Array.isArray(raw.route) ? `route[${i}]` : 'route'
@@ -154,7 +163,11 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   })
 
   const methods = raw.methods ?? DEFAULTS.methods
-  if (!Array.isArray(methods) || methods.length === 0 || methods.some((m) => typeof m !== 'string' || !METHOD.test(m.toUpperCase()))) {
+  if (
+    !Array.isArray(methods) ||
+    methods.length === 0 ||
+    methods.some((m) => typeof m !== 'string' || !METHOD.test(m.toUpperCase()))
+  ) {
     report('methods', 'must be a non-empty array of HTTP method names, e.g. ["POST"]')
   }
 
@@ -168,7 +181,10 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   if (raw.country !== undefined) {
     country = normalizeCountry(raw.country)
     if (country === undefined) {
-      report('country', 'not a known country: use an ISO 3166-1 alpha-2 code such as "IT", an alpha-3 code or a country name')
+      report(
+        'country',
+        'not a known country: use an ISO 3166-1 alpha-2 code such as "IT", an alpha-3 code or a country name',
+      )
     }
   }
 
@@ -186,7 +202,9 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     logger !== undefined &&
     (typeof logger !== 'object' ||
       logger === null ||
-      ['debug', 'info', 'warn', 'error', 'child'].some((m) => typeof (logger as Record<string, unknown>)[m] !== 'function'))
+      ['debug', 'info', 'warn', 'error', 'child'].some(
+        (m) => typeof (logger as Record<string, unknown>)[m] !== 'function',
+      ))
   ) {
     report('logger', 'must be a pino logger (an object with debug, info, warn, error and child methods)')
   }
@@ -231,10 +249,12 @@ function checkEndpoint(endpoint: unknown): string | undefined {
   } catch {
     return `"${endpoint}" is not a valid URL`
   }
-  if (url.username !== '' || url.password !== '') return 'must not contain credentials; the API key goes in the apiKey option'
+  if (url.username !== '' || url.password !== '')
+    return 'must not contain credentials; the API key goes in the apiKey option'
   if (url.protocol === 'https:') return undefined
   if (url.protocol === 'http:' && isLoopback(url.hostname)) return undefined
-  if (url.protocol === 'http:') return 'plain http: would send the API key and customer data unencrypted; use https: (http: is accepted only for loopback hosts such as 127.0.0.1, for local fakes)'
+  if (url.protocol === 'http:')
+    return 'plain http: would send the API key and customer data unencrypted; use https: (http: is accepted only for loopback hosts such as 127.0.0.1, for local fakes)'
   return `protocol "${url.protocol}" is not supported; use https:`
 }
 

@@ -80,7 +80,12 @@ const country = Joi.any().custom((value: unknown, helpers) => {
 })
 
 const customerSchema = Joi.object({
-  email: Joi.string().trim().lowercase().max(254).email({ tlds: { allow: false } }).required(),
+  email: Joi.string()
+    .trim()
+    .lowercase()
+    .max(254)
+    .email({ tlds: { allow: false } })
+    .required(),
   firstName: text(100).required(),
   country: country.required(),
   zipCode: Joi.string()
@@ -159,9 +164,8 @@ export function validateCustomer(input: unknown, defaultCountry?: string): Valid
 }
 
 function withStringOrderId(value: Record<string, unknown>): ValidCustomer {
-  const customer = value as ValidCustomer & { orderId?: string | number }
-  if (typeof customer.orderId === 'number') customer.orderId = String(customer.orderId)
-  return customer as ValidCustomer
+  if (typeof value.orderId === 'number') value.orderId = String(value.orderId)
+  return value as ValidCustomer
 }
 
 /** The exact JSON body for a validated customer: wire names, absent fields omitted, no orderId. */

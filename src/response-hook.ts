@@ -14,42 +14,50 @@ export interface FinishedResponse {
 }
 
 /**
- * Hooks `res.json`, `res.send` and `res.end` of one response. `done` runs (from a later tick) when
- * the response has finished and the handler has ended it; if the client went away before the
- * handler answered, it runs when the handler finally does. It never runs if the handler never ends
- * the response.
+ * Hooks `res.json`, `res.send` and `res.end` of one response. `onEnd` runs synchronously when the
+ * handler ends the response (so the caller can count the order as pending at once) and returns the
+ * callback that runs, from a later tick, once the response has also finished. If the client went
+ * away before the handler answered, both run when the handler finally does; neither runs if the
+ * handler never ends the response.
  */
-export function hookResponse(res: Response, done: (finished: FinishedResponse) => void): void {
+export function hookResponse(res: Response, onEnd: () => (finished: FinishedResponse) => void): void {
   let captured: unknown
   let hasBody = false
   let ended = false
   let finished = false
-  let fired = false
+  let done: ((finished: FinishedResponse) => void) | undefined
 
   const fire = (): void => {
-    if (fired || !ended || !finished) return
-    fired = true
-    setImmediate(() => done({ statusCode: res.statusCode, body: readBody(res, captured) }))
+    if (done === undefined || !finished) return
+    const callback = done
+    done = undefined
+    setImmediate(() => callback({ statusCode: res.statusCode, body: readBody(res, captured) }))
   }
 
-  const { json, send, end } = res
-  res.json = function jsonHook(this: Response, value?: unknown) {
+  // Own copies of the methods this response had; they are called with the response as `this`.
+  const json = res.json.bind(res)
+  const send = res.send.bind(res)
+  const end = res.end.bind(res) as (...args: unknown[]) => Response
+  res.json = function jsonHook(value?: unknown) {
     if (!hasBody) {
       hasBody = true
       captured = value
     }
-    return json.call(this, value)
+    return json(value)
   }
-  res.send = function sendHook(this: Response, value?: unknown) {
+  res.send = function sendHook(value?: unknown) {
     if (!hasBody) {
       hasBody = true
       captured = value
     }
-    return send.call(this, value)
+    return send(value)
   }
-  res.end = function endHook(this: Response, ...args: unknown[]) {
-    ended = true
-    const result = (end as (...a: unknown[]) => Response).apply(this, args)
+  res.end = function endHook(...args: unknown[]) {
+    if (!ended) {
+      ended = true
+      done = onEnd()
+    }
+    const result = end(...args)
     fire()
     return result
   } as Response['end']

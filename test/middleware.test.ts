@@ -132,7 +132,12 @@ describe.each(EXPRESS_VERSIONS)('transactionaleTouchpoint on %s', (_version, exp
   })
 
   test.each([
-    ['throws', (): never => { throw new TypeError('boom mario.rossi@example.com') }],
+    [
+      'throws',
+      (): never => {
+        throw new TypeError('boom mario.rossi@example.com')
+      },
+    ],
     ['rejects', (): Promise<never> => Promise.reject(new Error('nope'))],
   ])('a mapper that %s: response untouched, one warning, nothing sent', async (_how, mapper) => {
     const app = setup({ mapper })
@@ -152,7 +157,9 @@ describe.each(EXPRESS_VERSIONS)('transactionaleTouchpoint on %s', (_version, exp
     ['empty first name', { ...MINIMAL, firstName: '' }, 'firstName'],
   ])('an invalid customer (%s): response untouched, field named, nothing sent', async (_name, customer, field) => {
     const app = setup()
-    const res = await request(app).post('/checkout').send({ customer: { ...customer, orderId: 'B-7' } })
+    const res = await request(app)
+      .post('/checkout')
+      .send({ customer: { ...customer, orderId: 'B-7' } })
     expect(res.status).toBe(201)
     expect(res.body).toEqual({ ok: true, order: { customer: { ...customer, orderId: 'B-7' } } })
     const line = await logs.waitFor('invalid customer')

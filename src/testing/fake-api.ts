@@ -17,6 +17,8 @@ export interface RecordedRequest {
   readonly body: unknown
   /** The raw body text. */
   readonly rawBody: string
+  /** The client's port: requests on one keep-alive connection share it. */
+  readonly remotePort: number | undefined
   /** `Date.now()` when the body had been read. */
   readonly receivedAt: number
 }
@@ -97,6 +99,7 @@ export async function startFakeTransactionaleApi(options: FakeApiOptions = {}): 
         headers: { ...req.headers },
         body,
         rawBody,
+        remotePort: req.socket.remotePort,
         receivedAt: Date.now(),
       }
       requests.push(recorded)
