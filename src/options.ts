@@ -5,6 +5,7 @@
 import type { Request, Response } from 'express'
 import { normalizeCountry } from './country'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from './errors'
+import { HOOK_NAMES, type Hooks } from './hooks'
 import type { TouchpointLogger } from './logger'
 import type { Customer } from './payload'
 import { compileRoute, type RoutePattern } from './route-matcher'
@@ -61,6 +62,27 @@ export interface Options {
    * `false`: logs carry the order id and a short hash of the email instead.
    */
   logPersonalData?: boolean
+  /**
+   * The delivery queue. `maxSize`: touchpoints that may wait (when full, the newest is dropped,
+   * counted and reported). `concurrency`: HTTP requests in flight at once while the API is healthy.
+   * Defaults to `{ maxSize: 10000, concurrency: 8 }`.
+   */
+  queue?: { maxSize?: number; concurrency?: number }
+  /**
+   * Retries of network errors, timeouts, 408, 425, 429 and 5xx (except 501, 505), with full-jitter
+   * exponential backoff (`baseDelayMs · 2^n`, capped at `maxDelayMs`); a `Retry-After` on 429/503
+   * sets the pause instead, capped at `maxRetryAfterMs`. `maxAttempts` counts the first attempt.
+   * Defaults to `{ maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30000, maxRetryAfterMs: 300000 }`.
+   */
+  retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number }
+  /**
+   * Deduplication by the mapper's `orderId`: a second touchpoint for the same order within
+   * `windowMs` (queued, in flight or delivered) is skipped. `maxEntries` bounds the memory.
+   * Defaults to `{ windowMs: 86400000 (24 h), maxEntries: 100000 }`.
+   */
+  dedupe?: { windowMs?: number; maxEntries?: number }
+  /** Callbacks for every outcome: `onSent`, `onFailed`, `onDropped`, `onInvalid`, `onSkipped`. Defaults to none. */
+  hooks?: Hooks
 }
 
 /** Every default, in one place. */
@@ -72,6 +94,9 @@ export const DEFAULTS = {
   dryRun: false,
   logPersonalData: false,
   isSuccess: (statusCode: number): boolean => statusCode >= 200 && statusCode < 300,
+  queue: { maxSize: 10_000, concurrency: 8 },
+  retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
+  dedupe: { windowMs: 24 * 60 * 60 * 1000, maxEntries: 100_000 },
   mapper: ((_req, res) => (res.locals as Record<string, unknown>).transactionale as MapperResult) as Mapper,
 } as const
 
@@ -89,6 +114,15 @@ export interface ResolvedOptions {
   readonly dryRun: boolean
   readonly isSuccess: (statusCode: number) => boolean
   readonly logPersonalData: boolean
+  readonly queue: { readonly maxSize: number; readonly concurrency: number }
+  readonly retry: {
+    readonly maxAttempts: number
+    readonly baseDelayMs: number
+    readonly maxDelayMs: number
+    readonly maxRetryAfterMs: number
+  }
+  readonly dedupe: { readonly windowMs: number; readonly maxEntries: number }
+  readonly hooks: Hooks
 }
 
 const KNOWN_OPTIONS = [
@@ -104,7 +138,23 @@ const KNOWN_OPTIONS = [
   'dryRun',
   'isSuccess',
   'logPersonalData',
+  'queue',
+  'retry',
+  'dedupe',
+  'hooks',
 ] as const
+
+/** Bounds of the numeric fields of the nested options: [min, max], whole numbers. */
+const NESTED_BOUNDS = {
+  queue: { maxSize: [1, 10_000_000], concurrency: [1, 256] },
+  retry: {
+    maxAttempts: [1, 100],
+    baseDelayMs: [1, 3_600_000],
+    maxDelayMs: [1, 86_400_000],
+    maxRetryAfterMs: [0, 86_400_000],
+  },
+  dedupe: { windowMs: [0, 31 * 86_400_000], maxEntries: [1, 10_000_000] },
+} as const
 
 const LOOPBACK_HOSTS = new Set(['localhost', '[::1]'])
 const METHOD = /^[A-Z]+$/
@@ -209,6 +259,26 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     report('logger', 'must be a pino logger (an object with debug, info, warn, error and child methods)')
   }
 
+  const nested = {
+    queue: resolveNested(raw, 'queue', report),
+    retry: resolveNested(raw, 'retry', report),
+    dedupe: resolveNested(raw, 'dedupe', report),
+  }
+
+  const hooks = raw.hooks ?? {}
+  if (typeof hooks !== 'object' || hooks === null || Array.isArray(hooks)) {
+    report('hooks', `must be an object of callbacks (${HOOK_NAMES.join(', ')})`)
+  } else {
+    for (const [name, hook] of Object.entries(hooks)) {
+      if (!(HOOK_NAMES as readonly string[]).includes(name)) {
+        const hint = closest(name, HOOK_NAMES)
+        report('hooks', `unknown hook "${name}"${hint ? `; did you mean "${hint}"?` : ''}`, `hooks.${name}`)
+      } else if (hook !== undefined && typeof hook !== 'function') {
+        report('hooks', `must be a function (got ${describe(hook)})`, `hooks.${name}`)
+      }
+    }
+  }
+
   if (problems.length > 0) throw new TouchpointConfigError(problems)
 
   return {
@@ -224,7 +294,48 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     dryRun: (raw.dryRun as boolean | undefined) ?? DEFAULTS.dryRun,
     isSuccess: (raw.isSuccess as ((s: number) => boolean) | undefined) ?? DEFAULTS.isSuccess,
     logPersonalData: (raw.logPersonalData as boolean | undefined) ?? DEFAULTS.logPersonalData,
+    queue: nested.queue as ResolvedOptions['queue'],
+    retry: nested.retry as ResolvedOptions['retry'],
+    dedupe: nested.dedupe as ResolvedOptions['dedupe'],
+    hooks: hooks as Hooks,
   }
+}
+
+/** Validates one nested option object against its bounds and fills in its defaults. */
+function resolveNested(
+  raw: Record<string, unknown>,
+  option: keyof typeof NESTED_BOUNDS,
+  report: (option: keyof typeof CONFIG_ERROR_CODES, message: string, path?: string) => void,
+): Record<string, number> {
+  const bounds: Record<string, readonly [number, number]> = NESTED_BOUNDS[option]
+  const resolved: Record<string, number> = { ...DEFAULTS[option] }
+  const value = raw[option]
+  if (value === undefined) return resolved
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    report(option, `must be an object such as ${JSON.stringify(DEFAULTS[option])}`)
+    return resolved
+  }
+  for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
+    const range = bounds[key]
+    if (range === undefined) {
+      const hint = closest(key, Object.keys(bounds))
+      report(option, `unknown field "${key}"${hint ? `; did you mean "${hint}"?` : ''}`, `${option}.${key}`)
+    } else if (field !== undefined) {
+      if (typeof field !== 'number' || !Number.isInteger(field) || field < range[0] || field > range[1]) {
+        report(
+          option,
+          `must be a whole number from ${range[0]} to ${range[1]} (default ${String(resolved[key])})`,
+          `${option}.${key}`,
+        )
+      } else {
+        resolved[key] = field
+      }
+    }
+  }
+  if (option === 'retry' && (resolved.baseDelayMs ?? 0) > (resolved.maxDelayMs ?? 0)) {
+    report('retry', 'baseDelayMs must not be larger than maxDelayMs', 'retry.baseDelayMs')
+  }
+  return resolved
 }
 
 function problem(option: keyof typeof CONFIG_ERROR_CODES, path: string, message: string): ConfigProblem {

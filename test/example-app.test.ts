@@ -65,7 +65,7 @@ describe('example shop', () => {
     expect((res.body as { order: { consent: boolean } }).order.consent).toBe(false)
     await touchpoint.flush()
     expect(fake.requests).toHaveLength(0)
-    expect(touchpoint.stats()).toMatchObject({ received: 1, skipped: 1 })
+    expect(touchpoint.stats()).toMatchObject({ received: 1, skipped: { total: 1, no_customer: 1 } })
   })
 
   test('a bad form is a 400 and sends nothing', async () => {

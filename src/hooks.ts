@@ -1,0 +1,99 @@
+/**
+ * Outcome hooks: their typed events, and the runner that calls them so that a throwing or
+ * rejecting hook is logged and never breaks delivery or leaks an unhandled rejection.
+ */
+import type { TouchpointLogger } from './logger'
+import type { WirePayload } from './payload'
+
+/** Why an order produced no touchpoint without being invalid. */
+export type SkipReason = 'status' | 'no_customer' | 'duplicate'
+/** Why a touchpoint was dropped before delivery. */
+export type DropReason = 'queue_full' | 'closed' | 'shutdown'
+/** Why a touchpoint failed for good. */
+export type FailReason = 'rejected' | 'attempts_exhausted'
+
+/** Passed to `onSent`. */
+export interface SentEvent {
+  readonly orderId: string | undefined
+  /** The exact body that was delivered. */
+  readonly payload: WirePayload
+  readonly attempts: number
+  readonly status: number
+}
+
+/** Passed to `onFailed`: keep `payload` if you want to send it again later. */
+export interface FailedEvent {
+  readonly orderId: string | undefined
+  readonly payload: WirePayload
+  readonly attempts: number
+  /** `rejected`: a final 4xx answer; `attempts_exhausted`: `retry.maxAttempts` retryable failures. */
+  readonly reason: FailReason
+  /** The last HTTP status, when there was an answer. */
+  readonly status?: number
+  /** The last network error code (`ECONNREFUSED`, `ETIMEDOUT`, …), when there was no answer. */
+  readonly error?: string
+}
+
+/** Passed to `onDropped`: keep `payload` if you want to send it again later. */
+export interface DroppedEvent {
+  readonly orderId: string | undefined
+  /** Absent for `closed` (the order arrived after `close()` and was never mapped). */
+  readonly payload?: WirePayload
+  /** `queue_full`, `closed` (arrived after `close()`), `shutdown` (still pending at `close()`'s deadline). */
+  readonly reason: DropReason
+}
+
+/** Passed to `onInvalid`: field names and reasons, never values. */
+export interface InvalidEvent {
+  readonly orderId: string | undefined
+  /** `mapper`: the mapper threw or rejected; `validation`: a required field is missing or wrong. */
+  readonly stage: 'mapper' | 'validation'
+  readonly reasons: readonly string[]
+}
+
+/** Passed to `onSkipped`. */
+export interface SkippedEvent {
+  readonly orderId: string | undefined
+  /** `status`: the response was not a success; `no_customer`: the mapper returned nothing; `duplicate`: same orderId within the dedupe window. */
+  readonly reason: SkipReason
+  /** The response status, for `status`. */
+  readonly status?: number
+}
+
+/** Optional callbacks for every outcome. They never receive the API key; they may be async. */
+export interface Hooks {
+  onSent?: (event: SentEvent) => void | Promise<void>
+  onFailed?: (event: FailedEvent) => void | Promise<void>
+  onDropped?: (event: DroppedEvent) => void | Promise<void>
+  onInvalid?: (event: InvalidEvent) => void | Promise<void>
+  onSkipped?: (event: SkippedEvent) => void | Promise<void>
+}
+
+export const HOOK_NAMES = ['onSent', 'onFailed', 'onDropped', 'onInvalid', 'onSkipped'] as const
+
+type EventOf<K extends keyof Hooks> = Parameters<NonNullable<Hooks[K]>>[0]
+
+/** Calls hooks safely. `has()` lets callers skip building an event nobody listens to. */
+export interface HookRunner {
+  has(name: keyof Hooks): boolean
+  emit<K extends keyof Hooks>(name: K, event: () => EventOf<K>): void
+}
+
+export function createHookRunner(hooks: Hooks, logger: TouchpointLogger): HookRunner {
+  const failed = (name: string, error: unknown): void => {
+    logger.warn({ hook: name, error: error instanceof Error ? error.name : typeof error }, 'a touchpoint hook threw')
+  }
+  return {
+    has: (name) => hooks[name] !== undefined,
+    emit(name, event) {
+      const hook = hooks[name] as ((e: EventOf<typeof name>) => unknown) | undefined
+      if (hook === undefined) return
+      try {
+        const result = hook(event())
+        if (result instanceof Promise) result.catch((error: unknown) => failed(name, error))
+      } catch (error) {
+        failed(name, error)
+      }
+    },
+  }
+}
