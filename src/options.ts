@@ -297,7 +297,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
     queue: nested.queue as ResolvedOptions['queue'],
     retry: nested.retry as ResolvedOptions['retry'],
     dedupe: nested.dedupe as ResolvedOptions['dedupe'],
-    hooks: hooks as Hooks,
+    hooks: hooks,
   }
 }
 
