@@ -38,6 +38,8 @@ export function classify(result: HttpResult, settings: RetrySettings, now: numbe
 export function parseRetryAfter(value: string, now: number): number | undefined {
   const trimmed = value.trim()
   if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  // An HTTP date names its day and month; Date.parse alone would read "-1" as a year.
+  if (!/^[A-Za-z]{3}, /.test(trimmed)) return undefined
   const date = Date.parse(trimmed)
   return Number.isNaN(date) ? undefined : Math.max(0, date - now)
 }

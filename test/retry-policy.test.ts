@@ -1,0 +1,58 @@
+import { backoffDelay, classify, parseRetryAfter } from '../src/retry-policy'
+
+const settings = { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 }
+const now = Date.parse('2026-11-27T10:00:00Z')
+
+describe('classify', () => {
+  test.each([200, 201, 204, 299])('%i is delivered', (status) => {
+    expect(classify({ kind: 'response', status }, settings, now)).toEqual({ kind: 'delivered', status })
+  })
+  test.each([408, 425, 429, 500, 502, 503, 504, 599])('%i is retried', (status) => {
+    expect(classify({ kind: 'response', status }, settings, now)).toEqual({ kind: 'retry', status })
+  })
+  test.each([300, 301, 400, 401, 403, 404, 409, 422, 501, 505])('%i is final', (status) => {
+    expect(classify({ kind: 'response', status }, settings, now)).toEqual({ kind: 'final', status })
+  })
+  test.each(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT'])('network %s is retried', (code) => {
+    expect(classify({ kind: 'network', code }, settings, now)).toEqual({ kind: 'retry', error: code })
+  })
+  test('Retry-After counts on 429 and 503 only, capped at maxRetryAfterMs', () => {
+    expect(classify({ kind: 'response', status: 429, retryAfter: '2' }, settings, now)).toEqual({
+      kind: 'retry',
+      status: 429,
+      retryAfterMs: 2000,
+    })
+    expect(classify({ kind: 'response', status: 503, retryAfter: '3600' }, settings, now)).toMatchObject({
+      retryAfterMs: 300_000,
+    })
+    expect(classify({ kind: 'response', status: 500, retryAfter: '2' }, settings, now)).toEqual({
+      kind: 'retry',
+      status: 500,
+    })
+    expect(classify({ kind: 'response', status: 429, retryAfter: 'soon' }, settings, now)).toEqual({
+      kind: 'retry',
+      status: 429,
+    })
+  })
+})
+
+describe('parseRetryAfter', () => {
+  test('delta-seconds and HTTP dates', () => {
+    expect(parseRetryAfter('0', now)).toBe(0)
+    expect(parseRetryAfter(' 120 ', now)).toBe(120_000)
+    expect(parseRetryAfter('Fri, 27 Nov 2026 10:00:05 GMT', now)).toBe(5000)
+    expect(parseRetryAfter('Fri, 27 Nov 2026 09:00:00 GMT', now)).toBe(0)
+    expect(parseRetryAfter('-1', now)).toBeUndefined()
+    expect(parseRetryAfter('later', now)).toBeUndefined()
+  })
+})
+
+describe('backoffDelay', () => {
+  test('full jitter below base·2^(n-1), capped at maxDelayMs', () => {
+    expect(backoffDelay(1, settings, () => 0.999)).toBe(499)
+    expect(backoffDelay(3, settings, () => 0.5)).toBe(1000)
+    expect(backoffDelay(20, settings, () => 0.999)).toBe(29_970)
+    expect(backoffDelay(2000, settings, () => 0.5)).toBe(15_000)
+    expect(backoffDelay(4, settings, () => 0)).toBe(0)
+  })
+})
