@@ -77,7 +77,7 @@ describe('dispatcher', () => {
     expect(fake.requests).toHaveLength(3)
     expect(dispatcher.stats()).toMatchObject({ sent: 1, retried: 2, failed: 0, state: 'open', queued: 0, inFlight: 0 })
     expect(events).toEqual([
-      { name: 'sent', event: expect.objectContaining({ orderId: 'o-1', attempts: 3, status: 200 }) },
+      { name: 'sent', event: expect.objectContaining({ orderId: 'o-1', attempts: 3, status: 200 }) as unknown },
     ])
   })
 
@@ -189,7 +189,12 @@ describe('dispatcher', () => {
     expect(events).toEqual([
       {
         name: 'failed',
-        event: expect.objectContaining({ orderId: 'o-7', reason: 'attempts_exhausted', attempts: 3, status: 502 }),
+        event: expect.objectContaining({
+          orderId: 'o-7',
+          reason: 'attempts_exhausted',
+          attempts: 3,
+          status: 502,
+        }) as unknown,
       },
     ])
     expect(logs.lines.filter((l) => l.msg === 'touchpoint not delivered')).toHaveLength(1)
