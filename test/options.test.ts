@@ -26,6 +26,10 @@ describe('options', () => {
       dryRun: false,
       logPersonalData: false,
       country: undefined,
+      queue: { maxSize: 10_000, concurrency: 8 },
+      retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
+      dedupe: { windowMs: 86_400_000, maxEntries: 100_000 },
+      hooks: {},
     })
     expect(resolved.isSuccess(204)).toBe(true)
     expect(resolved.isSuccess(302)).toBe(false)
@@ -74,6 +78,21 @@ describe('options', () => {
     ['logPersonalData as string', { ...valid, logPersonalData: 'no' }, CONFIG_ERROR_CODES.logPersonalData, /boolean/],
     ['unknown country', { ...valid, country: 'Atlantis' }, CONFIG_ERROR_CODES.country, /not a known country/],
     ['country not a string', { ...valid, country: 39 }, CONFIG_ERROR_CODES.country, /not a known country/],
+    ['queue not an object', { ...valid, queue: 5 }, CONFIG_ERROR_CODES.queue, /must be an object/],
+    ['queue.maxSize 0', { ...valid, queue: { maxSize: 0 } }, CONFIG_ERROR_CODES.queue, /whole number from 1/],
+    ['queue.concurrency 1.5', { ...valid, queue: { concurrency: 1.5 } }, CONFIG_ERROR_CODES.queue, /whole number/],
+    ['queue.size typo', { ...valid, queue: { size: 5 } }, CONFIG_ERROR_CODES.queue, /did you mean "maxSize"/],
+    ['retry.maxAttempts 0', { ...valid, retry: { maxAttempts: 0 } }, CONFIG_ERROR_CODES.retry, /from 1 to 100/],
+    [
+      'retry base > max',
+      { ...valid, retry: { baseDelayMs: 5000, maxDelayMs: 1000 } },
+      CONFIG_ERROR_CODES.retry,
+      /not be larger/,
+    ],
+    ['dedupe.windowMs negative', { ...valid, dedupe: { windowMs: -1 } }, CONFIG_ERROR_CODES.dedupe, /whole number/],
+    ['hooks not an object', { ...valid, hooks: () => undefined }, CONFIG_ERROR_CODES.hooks, /object of callbacks/],
+    ['hook not a function', { ...valid, hooks: { onSent: 'log' } }, CONFIG_ERROR_CODES.hooks, /must be a function/],
+    ['hook typo', { ...valid, hooks: { onSend: () => undefined } }, CONFIG_ERROR_CODES.hooks, /did you mean "onSent"/],
   ])('%s → its own code and a fix', (_name, options, code, message) => {
     const problems = problemsOf(options)
     expect(problems).toHaveLength(1)
@@ -110,6 +129,12 @@ describe('options', () => {
       expect(resolveOptions({ ...valid, endpoint }).endpoint).toBe(endpoint)
     },
   )
+
+  test('nested options keep the defaults of the fields not given', () => {
+    const resolved = resolveOptions({ ...valid, queue: { concurrency: 2 }, retry: { maxAttempts: 3 } })
+    expect(resolved.queue).toEqual({ maxSize: 10_000, concurrency: 2 })
+    expect(resolved.retry).toEqual({ maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 })
+  })
 
   test('methods are upper-cased and the country option is normalised', () => {
     const resolved = resolveOptions({ ...valid, methods: ['post', 'Put'], country: 'Italia' })
