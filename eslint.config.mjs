@@ -2,7 +2,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'coverage/', 'node_modules/', '.pack-test/'] },
+  { ignores: ['dist/', 'coverage/', 'node_modules/', '.pack-test/', 'bench/.build/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

@@ -8,15 +8,14 @@ import { LRUCache } from 'lru-cache'
 import type { DropReason, FailReason, HookRunner } from './hooks'
 import type { HttpClient } from './http-client'
 import type { TouchpointLogger } from './logger'
-import type { WirePayload } from './payload'
+import { emailHash, type WirePayload } from './payload'
 import { Fifo } from './queue'
 import { backoffDelay, classify, type RetrySettings, type Verdict } from './retry-policy'
 
-/** One touchpoint ready to go: the serialised wire body and what identifies it in logs. */
+/** One touchpoint ready to go: the serialised wire body and the shop's order id. */
 export interface Touchpoint {
   readonly body: string
   readonly orderId: string | undefined
-  readonly emailHash: string
 }
 
 /** The clock and timers the dispatcher uses; injected so tests can drive time. */
@@ -91,7 +90,7 @@ export interface Dispatcher {
   dropClosed(orderId: string | undefined): void
   /** Resolves when nothing is queued or in flight; all concurrent callers share one promise. */
   flush(): Promise<void>
-  /** Cancels timers and requests, reports what is left as `shutdown`; returns how many. */
+  /** Cancels timers, reports what is queued or in flight as `shutdown` and ignores their results; returns how many. */
   abandon(): number
   stats(): DispatcherStats
 }
@@ -99,7 +98,6 @@ export interface Dispatcher {
 interface Entry {
   readonly touchpoint: Touchpoint
   attempts: number
-  controller: AbortController | undefined
 }
 
 const WARN_INTERVAL_MS = 60_000
@@ -122,10 +120,15 @@ export function createDispatcher(settings: DispatcherSettings, deps: DispatcherD
   let idle: { promise: Promise<void>; resolve: () => void } | undefined
   const throttled = throttle(clock)
 
-  const logFields = (t: Touchpoint): Record<string, unknown> =>
-    settings.logPersonalData
-      ? { orderId: t.orderId, emailHash: t.emailHash, touchpoint: payloadOf(t) }
-      : { orderId: t.orderId, emailHash: t.emailHash }
+  // Built only for lines that are written: parsing the body back is cheaper than keeping a hash
+  // per queued touchpoint that is almost never logged.
+  const logFields = (t: Touchpoint): Record<string, unknown> => {
+    const payload = payloadOf(t)
+    const fields: Record<string, unknown> = { orderId: t.orderId, emailHash: emailHash(payload.email) }
+    if (settings.logPersonalData) fields.touchpoint = payload
+    return fields
+  }
+  const debugging = (): boolean => logger.isLevelEnabled?.('debug') ?? true
 
   const settleIdle = (): void => {
     if (idle !== undefined && queue.length === 0 && inFlight.size === 0) {
@@ -146,13 +149,9 @@ export function createDispatcher(settings: DispatcherSettings, deps: DispatcherD
 
   const attempt = (entry: Entry): void => {
     entry.attempts++
-    const controller = new AbortController()
-    entry.controller = controller
     inFlight.add(entry)
-    void send(entry.touchpoint.body, controller.signal).then((result) => {
-      if (controller.signal.aborted) return // abandoned at close(): already reported
-      inFlight.delete(entry)
-      entry.controller = undefined
+    void send(entry.touchpoint.body).then((result) => {
+      if (!inFlight.delete(entry)) return // abandoned at close(): already reported
       try {
         settle(entry, classify(result, settings.retry, clock.now()))
       } catch (error) {
@@ -172,7 +171,8 @@ export function createDispatcher(settings: DispatcherSettings, deps: DispatcherD
         state = 'open'
         logger.info('Transactionale API reachable again: deliveries resumed')
       }
-      logger.debug({ ...logFields(t), status: verdict.status, attempts: entry.attempts }, 'touchpoint sent')
+      if (debugging())
+        logger.debug({ ...logFields(t), status: verdict.status, attempts: entry.attempts }, 'touchpoint sent')
       hooks.emit('onSent', () => ({
         orderId: t.orderId,
         payload: payloadOf(t),
@@ -187,10 +187,12 @@ export function createDispatcher(settings: DispatcherSettings, deps: DispatcherD
     } else {
       counts.retried++
       queue.unshift(entry)
-      logger.debug(
-        { ...logFields(t), ...reasonOf(verdict), attempts: entry.attempts },
-        'touchpoint attempt failed, will retry',
-      )
+      if (debugging()) {
+        logger.debug(
+          { ...logFields(t), ...reasonOf(verdict), attempts: entry.attempts },
+          'touchpoint attempt failed, will retry',
+        )
+      }
     }
     pause(verdict)
   }
@@ -288,7 +290,7 @@ export function createDispatcher(settings: DispatcherSettings, deps: DispatcherD
         seen.set(orderId, true)
       }
       if (queue.length >= settings.maxSize) return drop(touchpoint, orderId, 'queue_full')
-      queue.push({ touchpoint, attempts: 0, controller: undefined })
+      queue.push({ touchpoint, attempts: 0 })
       pump()
     },
     dropClosed: (orderId) => drop(undefined, orderId, 'closed'),
@@ -310,10 +312,8 @@ export function createDispatcher(settings: DispatcherSettings, deps: DispatcherD
       if (left.length > 0) {
         logger.error({ pending: left.length }, 'touchpoints abandoned at close(): still pending at the deadline')
       }
-      for (const entry of left) {
-        entry.controller?.abort()
-        drop(entry.touchpoint, entry.touchpoint.orderId, 'shutdown')
-      }
+      // The caller destroys the HTTP client's sockets, which ends the requests still in flight.
+      for (const entry of left) drop(entry.touchpoint, entry.touchpoint.orderId, 'shutdown')
       settleIdle()
       return left.length
     },

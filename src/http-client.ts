@@ -20,8 +20,8 @@ export type HttpResult =
       readonly code: string
     }
 
-/** Sends one JSON body; resolves with the outcome, never rejects. `signal` aborts the attempt. */
-export type HttpClient = (body: string, signal?: AbortSignal) => Promise<HttpResult>
+/** Sends one JSON body; resolves with the outcome, never rejects. */
+export type HttpClient = (body: string) => Promise<HttpResult>
 
 /** The HTTP client's settings. */
 export interface HttpClientOptions {
@@ -32,7 +32,10 @@ export interface HttpClientOptions {
   readonly maxSockets: number
 }
 
-/** Creates the client and the agents it owns; `destroy()` closes the idle keep-alive sockets. */
+/**
+ * Creates the client and the agents it owns; `destroy()` closes every socket, which also ends the
+ * requests still in flight (they resolve as network errors).
+ */
 export function createHttpClient(options: HttpClientOptions): { send: HttpClient; destroy: () => void } {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets }
   const httpAgent = new http.Agent(agentOptions)
@@ -45,19 +48,24 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
       Accept: 'application/json',
       'User-Agent': options.userAgent,
     },
-    // Lean: the body is a ready string, the answer is not parsed, statuses are ours to judge.
+    // Lean: the body is a ready string, the answer is not parsed or decompressed, statuses are ours
+    // to judge, no redirects (an API key must not follow one).
     responseType: 'text',
     transformRequest: [],
     transformResponse: [],
     validateStatus: null,
     maxRedirects: 0,
+    decompress: false,
+    // Axios looks up proxy environment variables on every request; do it once, here.
+    ...(proxyConfigured() ? {} : { proxy: false as const }),
     httpAgent,
     httpsAgent,
   })
 
-  const send: HttpClient = async (body, signal) => {
+  const send: HttpClient = async (body) => {
     try {
-      const response = await instance.post(options.endpoint, body, signal ? { signal } : undefined)
+      // request() with a plain config merges once; post() would merge twice.
+      const response = await instance.request({ method: 'post', url: options.endpoint, data: body })
       const retryAfter: unknown = response.headers['retry-after']
       return typeof retryAfter === 'string'
         ? { kind: 'response', status: response.status, retryAfter }
@@ -75,6 +83,13 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
       httpsAgent.destroy()
     },
   }
+}
+
+function proxyConfigured(): boolean {
+  const env = process.env
+  return Boolean(
+    env.HTTPS_PROXY || env.https_proxy || env.HTTP_PROXY || env.http_proxy || env.ALL_PROXY || env.all_proxy,
+  )
 }
 
 function errorCode(error: unknown): string {

@@ -5,7 +5,8 @@
 import pino, { type Logger } from 'pino'
 
 /** The minimum a logger must offer: pino's, or anything with the same methods. */
-export type TouchpointLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error' | 'child'>
+export type TouchpointLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error' | 'child'> &
+  Partial<Pick<Logger, 'isLevelEnabled'>>
 
 // Defence in depth: nothing we log carries these, but a shop's serializers or a future change might.
 const REDACT = [

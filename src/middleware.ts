@@ -147,11 +147,10 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     const touchpoint = {
       body: JSON.stringify(toWirePayload(customer)),
       orderId: customer.orderId,
-      emailHash: emailHash(customer.email),
     }
     if (result.dropped.length > 0) {
       logger.warn(
-        { orderId: touchpoint.orderId, emailHash: touchpoint.emailHash, dropped: result.dropped },
+        { orderId: touchpoint.orderId, emailHash: emailHash(customer.email), dropped: result.dropped },
         'touchpoint sent without invalid optional fields',
       )
     }

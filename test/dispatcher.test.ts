@@ -2,6 +2,7 @@
 import { createDispatcher, type Dispatcher, type DispatcherSettings, type Touchpoint } from '../src/dispatcher'
 import { createHookRunner, type Hooks } from '../src/hooks'
 import { createHttpClient } from '../src/http-client'
+import { emailHash } from '../src/payload'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
 import { captureLogs, type LogCapture } from './helpers/log-capture'
 import { ManualClock, until } from './helpers/manual-clock'
@@ -17,7 +18,6 @@ const BASE: DispatcherSettings = {
 const touchpoint = (orderId: string | undefined, n = 0): Touchpoint => ({
   body: JSON.stringify({ country: 'IT', email: `c${n}@example.it`, first_name: 'C' }),
   orderId,
-  emailHash: `hash${n}`,
 })
 
 describe('dispatcher', () => {
@@ -106,7 +106,7 @@ describe('dispatcher', () => {
       msg: 'touchpoint not delivered',
       orderId: 'o-2',
       status: 400,
-      emailHash: 'hash0',
+      emailHash: emailHash('c0@example.it'),
     })
   })
 

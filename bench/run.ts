@@ -1,0 +1,362 @@
+/**
+ * `npm run bench [-- --quick]`: what the middleware costs a shop, how fast touchpoints arrive, and
+ * memory in an outage, each as a ratio against a baseline measured in the same run. The shop, the
+ * load generator and the fake API are separate processes; A/B runs are interleaved over rounds and
+ * reported as medians with their spread. Writes bench/results/latest.json and docs/*.svg.
+ */
+import type { ChildProcess } from 'node:child_process'
+import { mkdirSync, writeFileSync } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { ask, buildChildren, next, start } from './children'
+import type { FromChild, ToChild } from './ipc'
+import { bytesPerQueuedTouchpoint, deliveryThroughput, nonMatchingCost } from './micro'
+import { median, percentile, spread } from './stats'
+import { barChart, lineChart } from './svg'
+
+const quick = process.argv.includes('--quick')
+const ROUNDS = quick ? 3 : 5
+const SECONDS = quick ? 0.5 : 4
+const WARMUP = quick ? 0.25 : 1
+const root = path.resolve(__dirname, '..')
+
+interface Row {
+  measure: string
+  unit: string
+  baseline: number
+  ours: number
+  ratio: number
+  target: string
+  met: boolean | null
+  spread: number
+  rounds: { baseline: number[]; ours: number[] }
+}
+const rows: Row[] = []
+
+async function stop(child: ChildProcess): Promise<FromChild | undefined> {
+  const memory = next(child, 'memory').catch(() => undefined)
+  child.send({ type: 'exit' } satisfies ToChild)
+  const result = await memory
+  await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve(undefined)))
+  return result
+}
+
+async function startShop(variant: string, endpoint: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = start('shop-process', { BENCH_VARIANT: variant, BENCH_ENDPOINT: endpoint })
+  const ready = await next(child, 'ready')
+  return { child, port: ready.port }
+}
+
+let generator: ChildProcess | undefined
+
+/** Runs the open-model load against a shop and measures the shop's CPU meanwhile. */
+async function load(
+  shop: { child: ChildProcess; port: number },
+  rate: number,
+  seconds: number,
+  requestPath: string,
+  prefix: string,
+): Promise<{ latenciesMs: number[]; cpuPerRequestUs: number; errors: number }> {
+  if (generator === undefined) throw new Error('load generator not started')
+  await ask(shop.child, { type: 'measure-start' }, 'ack')
+  const done = await ask(
+    generator,
+    { type: 'load', port: shop.port, rate, seconds, path: requestPath, prefix },
+    'load-done',
+  )
+  const measured = await ask(shop.child, { type: 'measure-stop' }, 'measured')
+  return {
+    latenciesMs: done.latenciesMs,
+    cpuPerRequestUs: measured.cpuMicros / Math.max(1, measured.requests),
+    errors: done.errors,
+  }
+}
+
+function addRow(
+  measure: string,
+  unit: string,
+  rounds: { baseline: number[]; ours: number[] },
+  target: string,
+  check: ((ratio: number, ours: number) => boolean) | null,
+  ratioOf: (baseline: number, ours: number) => number = (b, o) => o / b,
+): Row {
+  const baseline = median(rounds.baseline)
+  const ours = median(rounds.ours)
+  const ratio = ratioOf(baseline, ours)
+  const row: Row = {
+    measure,
+    unit,
+    baseline,
+    ours,
+    ratio,
+    target,
+    met: check === null ? null : check(ratio, ours),
+    spread: Math.max(spread(rounds.baseline), spread(rounds.ours)),
+    rounds,
+  }
+  rows.push(row)
+  console.log(
+    `  ${measure}: baseline ${baseline.toFixed(2)} ${unit}, ours ${ours.toFixed(2)} ${unit}, ratio ${ratio.toFixed(3)} (${target})`,
+  )
+  return row
+}
+
+async function main(): Promise<void> {
+  const startedAt = new Date()
+  console.log(`express-transactionale benchmark (${quick ? 'quick' : 'full'}: ${ROUNDS} rounds of ${SECONDS} s)`)
+  buildChildren()
+  const api = start('fake-api-process')
+  const apiReady = await next(api, 'ready')
+  generator = start('load-process')
+  await next(generator, 'ready')
+  const endpoint = apiReady.endpoint ?? ''
+  const setMode = (mode: 'healthy' | 'slow' | 'down'): Promise<unknown> => ask(api, { type: 'mode', mode }, 'ack')
+
+  // 1 + 4. Checkout p99 at 200 orders/s per API state; order → API latency while healthy.
+  console.log('\n1. checkout p99 latency at 200 orders/s, with vs without the middleware')
+  const latency: Record<string, Row> = {}
+  let naiveRow: Row | undefined
+  const orderToApi: number[] = []
+  for (const state of ['healthy', 'slow', 'down'] as const) {
+    await setMode(state)
+    const none = await startShop('none', endpoint)
+    const ours = await startShop('ours', endpoint)
+    const naive = state === 'slow' ? await startShop('naive', endpoint) : undefined
+    await load(none, 200, WARMUP, '/checkout', `warm-${state}-a`)
+    await load(ours, 200, WARMUP, '/checkout', `warm-${state}-b`)
+    if (state === 'healthy') {
+      await ask(ours.child, { type: 'report-arrivals' }, 'finishes')
+      await ask(api, { type: 'report-arrivals' }, 'arrivals')
+    }
+    const rounds = { baseline: [] as number[], ours: [] as number[] }
+    const naiveRounds: number[] = []
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? (['none', 'ours'] as const) : (['ours', 'none'] as const)
+      for (const variant of order) {
+        const result = await load(
+          variant === 'none' ? none : ours,
+          200,
+          SECONDS,
+          '/checkout',
+          `${state}-${variant}-${r}`,
+        )
+        ;(variant === 'none' ? rounds.baseline : rounds.ours).push(percentile(result.latenciesMs, 99))
+        if (state === 'healthy' && variant === 'ours') {
+          const { finishes } = await ask(ours.child, { type: 'report-arrivals' }, 'finishes')
+          const { arrivals } = await ask(api, { type: 'report-arrivals' }, 'arrivals')
+          for (const [email, finishedUs] of Object.entries(finishes)) {
+            const arrivedUs = arrivals[email]
+            if (arrivedUs !== undefined) orderToApi.push((arrivedUs - finishedUs) / 1000)
+          }
+        }
+      }
+      // The naive shop waits 2 s per order whatever happens: one round is enough in quick mode.
+      if (naive && (!quick || r === 0))
+        naiveRounds.push(percentile((await load(naive, 200, SECONDS, '/checkout', `naive-${r}`)).latenciesMs, 99))
+    }
+    latency[state] = addRow(`checkout p99, API ${state}`, 'ms', rounds, 'ratio ≤ 1.15', (ratio) => ratio <= 1.15)
+    if (naive) {
+      naiveRow = addRow(
+        'checkout p99, API slow: naive await-in-handler (reference)',
+        'ms',
+        { baseline: rounds.baseline, ours: naiveRounds },
+        'reference',
+        null,
+      )
+      await stop(naive.child)
+    }
+    await stop(none.child)
+    await stop(ours.child)
+  }
+
+  console.log('\n4. order → API latency at 200 orders/s (healthy API)')
+  const o2a = { p50: percentile(orderToApi, 50), p99: percentile(orderToApi, 99), max: Math.max(...orderToApi) }
+  rows.push({
+    measure: 'order → API latency p99 (p50 / max in JSON)',
+    unit: 'ms',
+    baseline: 10_000,
+    ours: o2a.p99,
+    ratio: o2a.p99 / 10_000,
+    target: 'p99 ≤ 20 ms (batching SDKs: 10 s)',
+    met: o2a.p99 <= 20,
+    spread: NaN,
+    rounds: { baseline: [], ours: orderToApi },
+  })
+  console.log(
+    `  p50 ${o2a.p50.toFixed(2)} ms, p99 ${o2a.p99.toFixed(2)} ms, max ${o2a.max.toFixed(2)} ms (${orderToApi.length} orders)`,
+  )
+
+  // 2. Cost to the rest of the shop.
+  console.log('\n2. cost to requests the middleware does not match')
+  const micro = nonMatchingCost(ROUNDS, quick ? 1_000_000 : 5_000_000)
+  addRow(
+    'non-matching request, in-process extra ns/call',
+    'ns',
+    micro,
+    '≤ 1000 ns extra',
+    (_ratio, extra) => extra <= 1000,
+    (b, o) => o / b,
+  )
+  const extra = rows[rows.length - 1]
+  if (extra) extra.ours = median(micro.ours) - median(micro.baseline)
+  await setMode('healthy')
+  {
+    const none = await startShop('none', endpoint)
+    const ours = await startShop('ours', endpoint)
+    await load(none, 1000, WARMUP, '/products', 'w')
+    await load(ours, 1000, WARMUP, '/products', 'w')
+    const rounds = { baseline: [] as number[], ours: [] as number[] }
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? [none, ours] : [ours, none]
+      for (const shop of order) {
+        const { cpuPerRequestUs } = await load(shop, 1000, SECONDS, '/products', 'p')
+        ;(shop === none ? rounds.baseline : rounds.ours).push(cpuPerRequestUs)
+      }
+    }
+    addRow(
+      'non-matching request, shop CPU/request at 1000 req/s',
+      'µs',
+      rounds,
+      'ratio ≤ 1.03',
+      (ratio) => ratio <= 1.03,
+    )
+    await stop(none.child)
+    await stop(ours.child)
+  }
+
+  // 3. Cost of an order.
+  console.log('\n3. CPU per order at 1000 orders/s')
+  for (const [state, baselineVariant, target] of [
+    ['healthy', 'minimal', 1.25],
+    ['down', 'none', 1.15],
+  ] as const) {
+    await setMode(state)
+    const base = await startShop(baselineVariant, endpoint)
+    const ours = await startShop('ours', endpoint)
+    await load(base, 1000, WARMUP, '/checkout', `w-${state}-a`)
+    await load(ours, 1000, WARMUP, '/checkout', `w-${state}-b`)
+    const rounds = { baseline: [] as number[], ours: [] as number[] }
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? [base, ours] : [ours, base]
+      for (const shop of order) {
+        const { cpuPerRequestUs } = await load(
+          shop,
+          1000,
+          SECONDS,
+          '/checkout',
+          `c-${state}-${r}-${shop === base ? 'b' : 'o'}`,
+        )
+        ;(shop === base ? rounds.baseline : rounds.ours).push(cpuPerRequestUs)
+      }
+    }
+    addRow(
+      `CPU/order, API ${state}, vs ${baselineVariant === 'minimal' ? 'raw fire-and-forget node:http POST' : 'no middleware'}`,
+      'µs',
+      rounds,
+      `ratio ≤ ${target}`,
+      (ratio) => ratio <= target,
+    )
+    await stop(base.child)
+    await stop(ours.child)
+  }
+
+  // 5. Delivery throughput.
+  console.log('\n5. delivery throughput, 8 in flight, fast fake API')
+  await setMode('healthy')
+  addRow(
+    'touchpoints/s: dispatcher + axios vs raw node:http',
+    '/s',
+    await deliveryThroughput(endpoint, ROUNDS, quick ? 3000 : 10_000),
+    'ratio ≥ 0.8',
+    (ratio) => ratio >= 0.8,
+  )
+
+  // 6. Memory under outage.
+  console.log('\n6. memory with the API down')
+  await setMode('down')
+  const orders = quick ? 12_000 : 100_000
+  const rate = quick ? 3000 : 2500
+  const shop = await startShop('ours', endpoint)
+  await ask(shop.child, { type: 'sample-memory', everyMs: 250 }, 'ack')
+  await load(shop, rate, orders / rate, '/checkout', 'outage')
+  const memory = (await stop(shop.child)) as Extract<FromChild, { type: 'memory' }> | undefined
+  const samples = memory?.samples ?? []
+  const perTouchpoint = bytesPerQueuedTouchpoint(10_000)
+  const rssAtCap = samples.filter((s) => s.queued >= 10_000).map((s) => s.rss)
+  const lastRss = samples[samples.length - 1]?.rss ?? NaN
+  rows.push({
+    measure: `outage: heap bytes per queued touchpoint (RSS growth after the cap in JSON)`,
+    unit: 'B',
+    baseline: NaN,
+    ours: perTouchpoint,
+    ratio: NaN,
+    target: 'flat at the queue cap',
+    met: rssAtCap.length === 0 ? null : (lastRss - (rssAtCap[0] ?? lastRss)) / (rssAtCap[0] ?? 1) < 0.1,
+    spread: NaN,
+    rounds: { baseline: [], ours: [] },
+  })
+  console.log(
+    `  ${orders} orders: queue capped at ${Math.max(...samples.map((s) => s.queued))}, RSS at cap ${((rssAtCap[0] ?? NaN) / 2 ** 20).toFixed(1)} MiB → end ${(lastRss / 2 ** 20).toFixed(1)} MiB; ${perTouchpoint.toFixed(0)} B per queued touchpoint`,
+  )
+
+  await stop(api)
+  generator.send({ type: 'exit' } satisfies ToChild)
+
+  // Output: table, JSON, charts.
+  const fmt = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '—')
+  console.log('\n| measure | baseline | ours | ratio | target | met | spread |')
+  console.log('|---|---|---|---|---|---|---|')
+  for (const r of rows) {
+    console.log(
+      `| ${r.measure} | ${fmt(r.baseline)} ${r.unit} | ${fmt(r.ours)} ${r.unit} | ${fmt(r.ratio, 3)} | ${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : 'NO'} | ${Number.isFinite(r.spread) ? `±${(r.spread * 50).toFixed(0)} %` : '—'} |`,
+    )
+  }
+  const results = {
+    date: startedAt.toISOString(),
+    mode: quick ? 'quick' : 'full',
+    rounds: ROUNDS,
+    secondsPerRun: SECONDS,
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? 'unknown',
+    cores: os.cpus().length,
+    rows,
+    orderToApiMs: o2a,
+    outage: { orders, rate, samples, bytesPerQueuedTouchpoint: perTouchpoint },
+  }
+  mkdirSync(path.join(root, 'bench', 'results'), { recursive: true })
+  writeFileSync(
+    path.join(root, 'bench', 'results', quick ? 'quick.json' : 'latest.json'),
+    JSON.stringify(results, null, 2),
+  )
+  mkdirSync(path.join(root, 'docs'), { recursive: true })
+  const states = ['healthy', 'slow', 'down']
+  writeFileSync(
+    path.join(root, 'docs', 'checkout-latency.svg'),
+    barChart(
+      'Checkout p99 latency at 200 orders/s (median of rounds)',
+      'milliseconds',
+      states.map((s) => `API ${s}`),
+      [
+        { name: 'without middleware', values: states.map((s) => latency[s]?.baseline ?? NaN) },
+        { name: 'with express-transactionale', values: states.map((s) => latency[s]?.ours ?? NaN) },
+        { name: 'naive await in handler', values: [NaN, naiveRow?.ours ?? NaN, NaN] },
+      ],
+    ),
+  )
+  writeFileSync(
+    path.join(root, 'docs', 'outage-memory.svg'),
+    lineChart(`Shop memory, ${orders.toLocaleString('en')} orders with the API down`, 'MiB', 'seconds', [
+      { name: 'RSS', points: samples.map((s) => [s.t / 1000, s.rss / 2 ** 20]) },
+      { name: 'heap used', points: samples.map((s) => [s.t / 1000, s.heapUsed / 2 ** 20]) },
+      { name: 'queued (thousands)', points: samples.map((s) => [s.t / 1000, s.queued / 1000]) },
+    ]),
+  )
+  console.log(
+    `\nwrote bench/results/${quick ? 'quick' : 'latest'}.json, docs/checkout-latency.svg, docs/outage-memory.svg`,
+  )
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exit(1)
+})

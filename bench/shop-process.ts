@@ -1,0 +1,138 @@
+/**
+ * A shop as its own process, in one of five variants (BENCH_VARIANT):
+ * - none:    no middleware at all;
+ * - ours:    this package's middleware;
+ * - minimal: the least possible work for the same job: after the response, a fire-and-forget
+ *            node:http keep-alive POST of the same JSON;
+ * - naive:   the documented snippet's way: await the HTTP call (axios) inside the route handler.
+ * It measures its own CPU time between measure-start and measure-stop, and when each order's
+ * response finished (monotonic clock), for the order → API latency.
+ */
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import axios from 'axios'
+import express from 'express'
+import pino from 'pino'
+import { transactionaleTouchpoint, type TouchpointMiddleware } from '../src'
+import { nowNs, send, type ToChild } from './ipc'
+
+const variant = process.env.BENCH_VARIANT ?? 'none'
+const endpoint = process.env.BENCH_ENDPOINT ?? 'http://127.0.0.1:9/api/v1/transaction'
+const apiKey = 'bench-key'
+
+const app = express()
+let touchpoint: TouchpointMiddleware | undefined
+if (variant === 'ours') {
+  touchpoint = transactionaleTouchpoint({
+    apiKey,
+    route: '/checkout',
+    endpoint,
+    logger: pino({ level: 'silent' }),
+  })
+  app.use(touchpoint)
+}
+app.use(express.json())
+
+const finishes: Record<string, number> = {}
+let requests = 0
+app.use((_req, res, next) => {
+  requests++
+  next()
+})
+
+const customerOf = (body: { id: string }): Record<string, string> => ({
+  orderId: body.id,
+  email: `${body.id}@example.org`,
+  firstName: 'Bench',
+  country: 'IT',
+  zipCode: '00100',
+})
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+const url = new URL(endpoint)
+const rawPost = (json: string): void => {
+  const req = http.request({
+    host: url.hostname,
+    port: url.port,
+    path: url.pathname,
+    method: 'POST',
+    agent,
+    headers: { 'X-Authorization': apiKey, 'Content-Type': 'application/json', Accept: 'application/json' },
+  })
+  req.on('response', (res) => res.resume())
+  req.on('error', () => undefined)
+  req.end(json)
+}
+// The snippet's way: a plain axios call, its own connection handling, awaited in the handler.
+const naiveClient = axios.create({ timeout: 10_000 })
+
+app.post('/checkout', async (req, res) => {
+  const body = req.body as { id: string }
+  const customer = customerOf(body)
+  res.on('finish', () => (finishes[`${body.id}@example.org`] = Number(nowNs() / 1000n)))
+  if (variant === 'ours') res.locals.transactionale = customer
+  if (variant === 'minimal') {
+    res.on('finish', () =>
+      rawPost(
+        JSON.stringify({ country: 'IT', email: customer.email, first_name: customer.firstName, zip_code: '00100' }),
+      ),
+    )
+  }
+  if (variant === 'naive') {
+    try {
+      await naiveClient.post(
+        endpoint,
+        { country: 'IT', email: customer.email, first_name: customer.firstName, zip_code: '00100' },
+        { headers: { 'X-Authorization': apiKey } },
+      )
+    } catch {
+      // The snippet's way: the shop answers anyway once the call has failed.
+    }
+  }
+  res.status(201).json({ ok: true, id: body.id })
+})
+app.get('/products', (_req, res) => {
+  res.json({ products: ['moka', 'espresso'] })
+})
+
+const server = app.listen(0, '127.0.0.1', () => {
+  send({ type: 'ready', port: (server.address() as AddressInfo).port })
+})
+server.keepAliveTimeout = 60_000
+
+let cpuStart = process.cpuUsage()
+let wallStart = Date.now()
+let requestsStart = 0
+let memoryTimer: NodeJS.Timeout | undefined
+const memory: { t: number; rss: number; heapUsed: number; queued: number }[] = []
+
+process.on('message', (message: ToChild) => {
+  if (message.type === 'measure-start') {
+    cpuStart = process.cpuUsage()
+    wallStart = Date.now()
+    requestsStart = requests
+    send({ type: 'ack' })
+  } else if (message.type === 'measure-stop') {
+    const cpu = process.cpuUsage(cpuStart)
+    send({
+      type: 'measured',
+      cpuMicros: cpu.user + cpu.system,
+      requests: requests - requestsStart,
+      wallMs: Date.now() - wallStart,
+    })
+  } else if (message.type === 'report-arrivals') {
+    send({ type: 'finishes', finishes })
+    for (const key of Object.keys(finishes)) delete finishes[key]
+  } else if (message.type === 'sample-memory') {
+    const started = Date.now()
+    memoryTimer = setInterval(() => {
+      const { rss, heapUsed } = process.memoryUsage()
+      memory.push({ t: Date.now() - started, rss, heapUsed, queued: touchpoint?.stats().queued ?? 0 })
+    }, message.everyMs)
+    send({ type: 'ack' })
+  } else if (message.type === 'exit') {
+    if (memoryTimer) clearInterval(memoryTimer)
+    send({ type: 'memory', samples: memory })
+    void (touchpoint?.close({ timeoutMs: 0 }) ?? Promise.resolve()).then(() => process.exit(0))
+  }
+})
