@@ -41,8 +41,12 @@ async function stop(child: ChildProcess): Promise<FromChild | undefined> {
   return result
 }
 
-async function startShop(variant: string, endpoint: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = start('shop-process', { BENCH_VARIANT: variant, BENCH_ENDPOINT: endpoint })
+async function startShop(
+  variant: string,
+  endpoint: string,
+  env: Record<string, string> = {},
+): Promise<{ child: ChildProcess; port: number }> {
+  const child = start('shop-process', { BENCH_VARIANT: variant, BENCH_ENDPOINT: endpoint, ...env })
   const ready = await next(child, 'ready')
   return { child, port: ready.port }
 }
@@ -120,7 +124,7 @@ async function main(): Promise<void> {
   for (const state of ['healthy', 'slow', 'down'] as const) {
     await setMode(state)
     const none = await startShop('none', endpoint)
-    const ours = await startShop('ours', endpoint)
+    const ours = await startShop('ours', endpoint, state === 'healthy' ? { BENCH_RECORD_FINISHES: '1' } : {})
     const naive = state === 'slow' ? await startShop('naive', endpoint) : undefined
     await load(none, 200, WARMUP, '/checkout', `warm-${state}-a`)
     await load(ours, 200, WARMUP, '/checkout', `warm-${state}-b`)

@@ -8,7 +8,7 @@ import { createDispatcher, systemClock, type Clock, type CloseSummary, type Disp
 import { createHookRunner } from './hooks'
 import { createHttpClient, type HttpClient } from './http-client'
 import { createLogger } from './logger'
-import { resolveOptions, type Options } from './options'
+import { DEFAULTS, resolveOptions, type Options } from './options'
 import { emailHash, toWirePayload, validateCustomer } from './payload'
 import { hookResponse, type FinishedResponse } from './response-hook'
 import { createRouteMatcher } from './route-matcher'
@@ -157,17 +157,17 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     dispatcher.submit(touchpoint)
   }
 
-  const onEnd = (req: Request, res: Response) => (): ((finished: FinishedResponse) => void) => {
+  // The default mapper reads res.locals only: no need to watch what the handler sends.
+  const captureBody = settings.mapper !== DEFAULTS.mapper
+
+  const onOver = (req: Request, res: Response, finished: FinishedResponse): void => {
     counts.received++
-    if (closing !== undefined) {
-      dispatcher.dropClosed(undefined)
-      return () => undefined
-    }
-    // Pending from the moment the handler ends the response, so flush() and close() wait for it.
+    if (closing !== undefined) return dispatcher.dropClosed(undefined)
+    // Pending from now on, so flush() and close() wait for it; the work itself runs on a later tick.
     let settle: () => void = () => undefined
     const work = new Promise<void>((resolve) => (settle = resolve))
     mapping.add(work)
-    return (finished) => {
+    setImmediate(() => {
       handleFinished(req, res, finished)
         .catch((error: unknown) => {
           logger.error({ error: describeError(error, settings.logPersonalData) }, 'touchpoint pipeline failed')
@@ -176,7 +176,7 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
           mapping.delete(work)
           settle()
         })
-    }
+    })
   }
 
   const middleware = function transactionaleTouchpointMiddleware(
@@ -184,7 +184,9 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     res: Response,
     next: NextFunction,
   ): void {
-    if (settings.enabled && matches(req.method, req.originalUrl ?? req.url)) hookResponse(res, onEnd(req, res))
+    if (settings.enabled && matches(req.method, req.originalUrl ?? req.url)) {
+      hookResponse(res, captureBody, (finished) => onOver(req, res, finished))
+    }
     next()
   } as TouchpointMiddleware
 

@@ -1,6 +1,8 @@
 /**
- * The response hook: for a matched request, remembers the body the handler sends and calls back
- * once the response is over and the handler has ended it, never on the response path itself.
+ * The response hook: for a matched request, notices when the response is over (sent and closed,
+ * or abandoned by the client and then ended by the handler) and hands over its status and, when a
+ * mapper wants it, the body the handler sent. Nothing here runs on the response path beyond one
+ * 'close' listener (and two method wrappers when the body is captured).
  */
 import type { Response } from 'express'
 
@@ -13,55 +15,49 @@ export interface FinishedResponse {
 }
 
 /**
- * Hooks `res.json`, `res.send` and `res.end` of one response. `onEnd` runs synchronously when the
- * handler ends the response (so the caller can count the order as pending at once) and returns the
- * callback that runs, from a later tick, once the response is over. If the client went away before
- * the handler answered, both run when the handler finally does; neither runs if the handler never
- * ends the response.
+ * Calls `onOver` once, synchronously, when the response is over: when it has been sent and closed,
+ * or — if the client went away before the handler answered — when the handler finally ends it.
+ * Never calls it if the handler never ends the response. With `captureBody`, `res.json` and
+ * `res.send` are wrapped to remember what the handler sent.
  */
-export function hookResponse(res: Response, onEnd: () => (finished: FinishedResponse) => void): void {
+export function hookResponse(res: Response, captureBody: boolean, onOver: (finished: FinishedResponse) => void): void {
   let captured: unknown
   let hasBody = false
-  let closed = false
-  let done: ((finished: FinishedResponse) => void) | undefined
+  const over = (): void =>
+    onOver({ statusCode: res.statusCode, body: captureBody ? readBody(res, captured) : undefined })
 
-  const fire = (): void => {
-    if (done === undefined || !closed) return
-    const callback = done
-    done = undefined
-    setImmediate(() => callback({ statusCode: res.statusCode, body: readBody(res, captured) }))
-  }
-
-  // The originals are called with the response as `this`, exactly as Express would call them.
-  /* eslint-disable @typescript-eslint/unbound-method */
-  const { json, send, end } = res
-  /* eslint-enable @typescript-eslint/unbound-method */
-  res.json = function jsonHook(this: Response, value?: unknown) {
-    if (!hasBody) {
-      hasBody = true
-      captured = value
+  if (captureBody) {
+    // The originals are called with the response as `this`, exactly as Express would call them.
+    const { json, send } = res
+    res.json = function jsonHook(this: Response, value?: unknown) {
+      if (!hasBody) {
+        hasBody = true
+        captured = value
+      }
+      return json.call(this, value)
     }
-    return json.call(this, value)
-  }
-  res.send = function sendHook(this: Response, value?: unknown) {
-    if (!hasBody) {
-      hasBody = true
-      captured = value
+    res.send = function sendHook(this: Response, value?: unknown) {
+      if (!hasBody) {
+        hasBody = true
+        captured = value
+      }
+      return send.call(this, value)
     }
-    return send.call(this, value)
   }
-  res.end = function endHook(this: Response, ...args: unknown[]) {
-    done ??= onEnd()
-    const result = (end as (...a: unknown[]) => Response).apply(this, args)
-    fire()
-    return result
-  } as Response['end']
 
-  // Since Node 18 a ServerResponse emits 'close' once it has finished, or when the connection went
+  // Since Node 18 a ServerResponse emits 'close' once it has been sent, or when the connection went
   // away first: one listener covers both, with less work per request than on-finished.
   res.once('close', () => {
-    closed = true
-    fire()
+    if (res.writableEnded) return over()
+    // The client left before the handler answered; the order may still complete: wait for end().
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    const { end } = res
+    res.end = function endHook(this: Response, ...args: unknown[]) {
+      res.end = end
+      const result = (end as (...a: unknown[]) => Response).apply(this, args)
+      over()
+      return result
+    } as Response['end']
   })
 }
 

@@ -286,6 +286,32 @@ describe.each(EXPRESS_VERSIONS)('transactionaleTouchpoint on %s', (_version, exp
     expect(touchpoint.stats()).toMatchObject({ received: 1, dropped: { total: 1, closed: 1 } })
   })
 
+  test('the country option is used when the mapper gives none; the mapper value wins, names normalised', async () => {
+    const app = setup({ country: 'Italia' })
+    const { country: _omit, ...withoutCountry } = MINIMAL
+    await request(app).post('/checkout').send({ customer: withoutCountry }).expect(201)
+    await request(app)
+      .post('/checkout')
+      .send({ customer: { ...MINIMAL, email: 'b@example.org', country: 'Germania' } })
+      .expect(201)
+    await fake.waitForRequests(2)
+    await touchpoint.flush()
+    const countries = Object.fromEntries(
+      fake.requests.map((r) => [(r.body as { email: string }).email, (r.body as { country: string }).country]),
+    )
+    expect(countries).toEqual({ 'anna@example.org': 'IT', 'b@example.org': 'DE' })
+  })
+
+  test('without a country option, a customer without country is invalid and not sent', async () => {
+    const app = setup()
+    const { country: _omit, ...withoutCountry } = MINIMAL
+    await request(app).post('/checkout').send({ customer: withoutCountry }).expect(201)
+    const line = await logs.waitFor('invalid customer')
+    expect(line.invalid).toEqual(['country: any.required'])
+    await touchpoint.flush()
+    expect(fake.requests).toHaveLength(0)
+  })
+
   test('a JSON string sent with res.send is parsed for the mapper', async () => {
     touchpoint = transactionaleTouchpoint({
       apiKey: API_KEY,

@@ -51,7 +51,7 @@ test('the tarball holds only dist and the package files, with the right version'
   const manifest = JSON.parse(readFileSync(path.join(installed, 'package.json'), 'utf8')) as { version: string }
   expect(manifest.version).toBe(PACKAGE_VERSION)
   const top = execFileSync('ls', [installed], { encoding: 'utf8' }).trim().split('\n').sort()
-  expect(top).toEqual(['README.md', 'dist', 'package.json'].sort())
+  expect(top).toEqual(['LICENSE', 'README.md', 'dist', 'package.json'].sort())
 })
 
 test('loads with require (CJS)', () => {

@@ -8,7 +8,7 @@ import { hookResponse, type FinishedResponse } from '../src/response-hook'
 function appWith(handler: express.RequestHandler, seen: FinishedResponse[]): express.Express {
   const app = express()
   app.use((_req, res, next) => {
-    hookResponse(res, () => (finished) => seen.push(finished))
+    hookResponse(res, true, (finished) => seen.push(finished))
     next()
   })
   app.post('/', handler)
@@ -28,7 +28,7 @@ describe('hookResponse', () => {
     const seen: FinishedResponse[] = []
     const app = express()
     app.use((_req, res, next) => {
-      hookResponse(res, () => (f) => seen.push(f))
+      hookResponse(res, true, (f) => seen.push(f))
       next()
     })
     app.post('/obj', (_req, res) => void res.send({ a: 1 }))
