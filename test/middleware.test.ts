@@ -4,7 +4,7 @@ import { transactionaleTouchpoint, type Options, type TouchpointMiddleware } fro
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
 import { PACKAGE_VERSION } from '../src/version'
 import { captureLogs, type LogCapture } from './helpers/log-capture'
-import { createShop, EXPRESS_VERSIONS, FULL_CUSTOMER } from './helpers/shop'
+import { createShop, EXPRESS_VERSIONS, FULL_CUSTOMER, FULL_WIRE_BODY } from './helpers/shop'
 
 const API_KEY = 'trx-live-9f8e7d6c5b4a'
 const MINIMAL = { email: 'anna@example.org', firstName: 'Anna', country: 'DE' }
@@ -51,19 +51,7 @@ describe.each(EXPRESS_VERSIONS)('transactionaleTouchpoint on %s', (_version, exp
     expect(sent?.headers['content-type']).toBe('application/json')
     expect(sent?.headers.accept).toBe('application/json')
     expect(sent?.headers['user-agent']).toMatch(new RegExp(`^express-transactionale/${PACKAGE_VERSION} `))
-    expect(sent?.body).toEqual({
-      email: 'mario.rossi@example.com',
-      first_name: 'Mario',
-      country: 'IT',
-      zip_code: '00100',
-      last_name: 'Rossi',
-      transaction_value: 129.9,
-      transaction_currency: 'EUR',
-      national_identification_number: 'RSSMRA80A01H501U',
-      birth_year: '1980',
-      gender: 'M',
-      phone: '+39 06 1234567',
-    })
+    expect(sent?.body).toEqual(FULL_WIRE_BODY)
     await touchpoint.flush()
     expect(touchpoint.stats()).toMatchObject({ received: 1, sent: 1, failed: 0, invalid: 0, skipped: { total: 0 } })
   })

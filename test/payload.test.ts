@@ -1,5 +1,5 @@
 import { emailHash, toWirePayload, validateCustomer, WIRE_NAMES } from '../src/payload'
-import { FULL_CUSTOMER } from './helpers/shop'
+import { FULL_CUSTOMER, FULL_WIRE_BODY } from './helpers/shop'
 
 describe('validateCustomer + toWirePayload', () => {
   test('a full customer becomes exactly the documented snake_case body, normalised', () => {
@@ -7,19 +7,7 @@ describe('validateCustomer + toWirePayload', () => {
     if (!result.ok) throw new Error(result.reasons.join())
     expect(result.dropped).toEqual([])
     expect(result.customer.orderId).toBe('A-1001')
-    expect(toWirePayload(result.customer)).toEqual({
-      email: 'mario.rossi@example.com',
-      first_name: 'Mario',
-      country: 'IT',
-      zip_code: '00100',
-      last_name: 'Rossi',
-      transaction_value: 129.9,
-      transaction_currency: 'EUR',
-      national_identification_number: 'RSSMRA80A01H501U',
-      birth_year: '1980',
-      gender: 'M',
-      phone: '+39 06 1234567',
-    })
+    expect(toWirePayload(result.customer)).toEqual(FULL_WIRE_BODY)
   })
 
   test('a minimal customer sends only the three required fields, trimmed; unknown keys are stripped', () => {

@@ -26,6 +26,21 @@ export const FULL_CUSTOMER = {
   orderId: 'A-1001',
 } satisfies Customer
 
+/** FULL_CUSTOMER as the API must receive it: wire names, normalised values, no orderId. */
+export const FULL_WIRE_BODY = {
+  email: 'mario.rossi@example.com',
+  first_name: 'Mario',
+  country: 'IT',
+  zip_code: '00100',
+  last_name: 'Rossi',
+  transaction_value: 129.9,
+  transaction_currency: 'EUR',
+  national_identification_number: 'RSSMRA80A01H501U',
+  birth_year: '1980',
+  gender: 'M',
+  phone: '+39 06 1234567',
+}
+
 /**
  * The shop: POST /checkout puts the customer in res.locals and answers with the order as JSON;
  * with `decline: true` it answers 402; a router mounted at /shop completes orders at
