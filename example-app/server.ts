@@ -36,14 +36,17 @@ async function main(): Promise<void> {
     if (stopping) return
     stopping = true
     console.log(`${signal}: finishing requests and pending touchpoints…`)
-    server.close()
-    void touchpoint
-      .close()
-      .then(async (summary) => {
-        console.log('touchpoints:', summary)
-        await fake?.close()
-      })
-      .finally(() => process.exit(0))
+    // The checkouts in progress are answered first (and get their touchpoints), then the middleware
+    // sends what is pending, within its 10 s default deadline.
+    server.close(() => {
+      void touchpoint
+        .close()
+        .then(async (summary) => {
+          console.log('touchpoints:', summary)
+          await fake?.close()
+        })
+        .finally(() => process.exit(0))
+    })
   }
   process.on('SIGINT', () => shutdown('SIGINT'))
   process.on('SIGTERM', () => shutdown('SIGTERM'))
