@@ -338,10 +338,12 @@ async function main(): Promise<void> {
     path.join(root, 'bench', 'results', quick ? 'quick.json' : 'latest.json'),
     JSON.stringify(results, null, 2),
   )
-  mkdirSync(path.join(root, 'docs'), { recursive: true })
+  // The README shows the full run's charts; a quick run's go beside its JSON.
+  const chartDir = quick ? path.join(root, 'bench', 'results') : path.join(root, 'docs')
+  mkdirSync(chartDir, { recursive: true })
   const states = ['healthy', 'slow', 'down']
   writeFileSync(
-    path.join(root, 'docs', 'checkout-latency.svg'),
+    path.join(chartDir, quick ? 'quick-checkout-latency.svg' : 'checkout-latency.svg'),
     barChart(
       'Checkout p99 latency at 200 orders/s (median of rounds)',
       'milliseconds',
@@ -354,7 +356,7 @@ async function main(): Promise<void> {
     ),
   )
   writeFileSync(
-    path.join(root, 'docs', 'outage-memory.svg'),
+    path.join(chartDir, quick ? 'quick-outage-memory.svg' : 'outage-memory.svg'),
     lineChart(`Shop memory, ${orders.toLocaleString('en')} orders with the API down`, 'MiB', 'seconds', [
       { name: 'RSS', points: samples.map((s) => [s.t / 1000, s.rss / 2 ** 20]) },
       { name: 'heap used', points: samples.map((s) => [s.t / 1000, s.heapUsed / 2 ** 20]) },
