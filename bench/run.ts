@@ -364,7 +364,9 @@ async function main(): Promise<void> {
     ]),
   )
   console.log(
-    `\nwrote bench/results/${quick ? 'quick' : 'latest'}.json, docs/checkout-latency.svg, docs/outage-memory.svg`,
+    quick
+      ? '\nwrote bench/results/quick.json and bench/results/quick-*.svg'
+      : '\nwrote bench/results/latest.json, docs/checkout-latency.svg, docs/outage-memory.svg',
   )
 }
 
