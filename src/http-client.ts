@@ -56,6 +56,7 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
     validateStatus: null,
     maxRedirects: 0,
     decompress: false,
+    adapter: 'http',
     // Axios looks up proxy environment variables on every request; do it once, here.
     ...(proxyConfigured() ? {} : { proxy: false as const }),
     httpAgent,
