@@ -6,7 +6,7 @@
  */
 import { LRUCache } from 'lru-cache'
 import type { DropReason, FailReason, HookRunner } from './hooks'
-import type { HttpClient } from './http-client'
+import type { HttpClient, HttpResult } from './http-client'
 import type { TouchpointLogger } from './logger'
 import { emailHash, type WirePayload } from './payload'
 import { Fifo } from './queue'
@@ -150,16 +150,17 @@ export function createDispatcher(settings: DispatcherSettings, deps: DispatcherD
   const attempt = (entry: Entry): void => {
     entry.attempts++
     inFlight.add(entry)
-    void send(entry.touchpoint.body).then((result) => {
+    const done = (result: HttpResult): void => {
       if (!inFlight.delete(entry)) return // abandoned at close(): already reported
       try {
         settle(entry, classify(result, settings.retry, clock.now()))
-      } catch (error) {
-        // Only a throwing logger can get here; the touchpoint was already counted.
-        void error
+      } catch {
+        // Only a throwing logger gets here; the touchpoint has been counted, delivery goes on.
       }
       pump()
-    })
+    }
+    // The package's client never rejects; an injected one might, and must not leak a rejection.
+    void send(entry.touchpoint.body).then(done, () => done({ kind: 'network', code: 'ERR_CLIENT' }))
   }
 
   const settle = (entry: Entry, verdict: Verdict): void => {

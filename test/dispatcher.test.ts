@@ -302,3 +302,29 @@ describe('dispatcher', () => {
     expect(dispatcher.stats().dropped.closed).toBe(1)
   })
 })
+
+describe('dispatcher with an injected client that rejects', () => {
+  test('a rejection is a retryable network error, never an unhandled rejection', async () => {
+    const logs = captureLogs()
+    const clock = new ManualClock()
+    let calls = 0
+    const dispatcher = createDispatcher(
+      { ...BASE, retry: { ...BASE.retry, maxAttempts: 2 } },
+      {
+        send: () =>
+          ++calls === 1 ? Promise.reject(new Error('client bug')) : Promise.resolve({ kind: 'response', status: 204 }),
+        logger: logs.logger,
+        hooks: createHookRunner({}, logs.logger),
+        clock,
+        random: () => 0.5,
+      },
+    )
+    dispatcher.submit(touchpoint('r-1'))
+    await until(() => dispatcher.stats().state === 'paused', 'pause')
+    clock.advance(clock.pending().nextInMs ?? 0)
+    await dispatcher.flush()
+    expect(calls).toBe(2)
+    expect(dispatcher.stats()).toMatchObject({ sent: 1, retried: 1 })
+    expect((await logs.waitFor('deliveries paused')).error).toBe('ERR_CLIENT')
+  })
+})
