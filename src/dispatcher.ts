@@ -87,7 +87,7 @@ export interface Dispatcher {
   /** Queues a touchpoint (or skips, or drops it, counted and reported). */
   submit(touchpoint: Touchpoint): void
   /** Counts and reports a touchpoint that arrived after close() (it never reached the queue). */
-  dropClosed(orderId: string | undefined): void
+  dropClosed(): void
   /** Resolves when nothing is queued or in flight; all concurrent callers share one promise. */
   flush(): Promise<void>
   /** Cancels timers, reports what is queued or in flight as `shutdown` and ignores their results; returns how many. */
@@ -294,7 +294,7 @@ export function createDispatcher(settings: DispatcherSettings, deps: DispatcherD
       queue.push({ touchpoint, attempts: 0 })
       pump()
     },
-    dropClosed: (orderId) => drop(undefined, orderId, 'closed'),
+    dropClosed: () => drop(undefined, undefined, 'closed'),
     flush() {
       if (queue.length === 0 && inFlight.size === 0) return Promise.resolve()
       if (idle === undefined) {

@@ -37,7 +37,7 @@ export interface FailedEvent {
 /** Passed to `onDropped`: keep `payload` if you want to send it again later. */
 export interface DroppedEvent {
   readonly orderId: string | undefined
-  /** Absent for `closed` (the order arrived after `close()` and was never mapped). */
+  /** Absent when the order's response ended after `close()` began: it was never mapped. */
   readonly payload?: WirePayload
   /** `queue_full`, `closed` (arrived after `close()`), `shutdown` (still pending at `close()`'s deadline). */
   readonly reason: DropReason

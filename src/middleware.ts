@@ -162,7 +162,7 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
 
   const onOver = (req: Request, res: Response, finished: FinishedResponse): void => {
     counts.received++
-    if (closing !== undefined) return dispatcher.dropClosed(undefined)
+    if (closing !== undefined) return dispatcher.dropClosed()
     // Pending from now on, so flush() and close() wait for it; the work itself runs on a later tick.
     let settle: () => void = () => undefined
     const work = new Promise<void>((resolve) => (settle = resolve))

@@ -174,8 +174,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
 
   for (const key of Object.keys(raw)) {
     if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) {
-      const hint = closest(key, KNOWN_OPTIONS)
-      report('unknown', `unknown option "${key}"${hint ? `; did you mean "${hint}"?` : ''}`, key)
+      report('unknown', unknownName('option', key, KNOWN_OPTIONS), key)
     }
   }
 
@@ -271,8 +270,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   } else {
     for (const [name, hook] of Object.entries(hooks)) {
       if (!(HOOK_NAMES as readonly string[]).includes(name)) {
-        const hint = closest(name, HOOK_NAMES)
-        report('hooks', `unknown hook "${name}"${hint ? `; did you mean "${hint}"?` : ''}`, `hooks.${name}`)
+        report('hooks', unknownName('hook', name, HOOK_NAMES), `hooks.${name}`)
       } else if (hook !== undefined && typeof hook !== 'function') {
         report('hooks', `must be a function (got ${describe(hook)})`, `hooks.${name}`)
       }
@@ -318,8 +316,7 @@ function resolveNested(
   for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
     const range = bounds[key]
     if (range === undefined) {
-      const hint = closest(key, Object.keys(bounds))
-      report(option, `unknown field "${key}"${hint ? `; did you mean "${hint}"?` : ''}`, `${option}.${key}`)
+      report(option, unknownName('field', key, Object.keys(bounds)), `${option}.${key}`)
     } else if (field !== undefined) {
       if (typeof field !== 'number' || !Number.isInteger(field) || field < range[0] || field > range[1]) {
         report(
@@ -377,6 +374,12 @@ function describe(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'
   return typeof value
+}
+
+/** "unknown option "x"; did you mean "y"?" — the hint only when a known name is close enough. */
+function unknownName(what: string, key: string, known: readonly string[]): string {
+  const hint = closest(key, known)
+  return `unknown ${what} "${key}"${hint ? `; did you mean "${hint}"?` : ''}`
 }
 
 /** The known option nearest to a misspelt one (case-insensitive, edit distance ≤ 3). */

@@ -160,12 +160,13 @@ describe.each(EXPRESS_VERSIONS)('transactionaleTouchpoint on %s', (_version, exp
   test('an API that does not answer does not delay the response', async () => {
     fake.setDefaultReply({ hang: true })
     const app = setup({ retry: { maxAttempts: 1 } })
+    // Listening from the start: had the API answered before the shop's response, it would show here.
+    const answered: string[] = []
+    fake.events.on('reply', () => answered.push('api answered'))
     // The response arrives while the API still holds the touchpoint unanswered.
     await request(app).post('/checkout').send({ customer: MINIMAL }).expect(201)
     await fake.waitForRequests(1)
     expect(touchpoint.stats()).toMatchObject({ inFlight: 1, sent: 0 })
-    const answered: string[] = []
-    fake.events.on('reply', () => answered.push('api answered'))
     expect(answered).toEqual([])
     await fake.stop() // the connection drops: the delivery fails, the shop never noticed
     await logs.waitFor('touchpoint not delivered')
