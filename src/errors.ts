@@ -3,6 +3,8 @@
  * The README's "Error codes" table lists the same codes; keep them in sync.
  */
 
+import type { Options } from './options'
+
 /** Stable codes of configuration problems, one per option (plus the two about the object itself). */
 export const CONFIG_ERROR_CODES = {
   options: 'ERR_TOUCHPOINT_OPTIONS',
@@ -23,7 +25,10 @@ export const CONFIG_ERROR_CODES = {
   retry: 'ERR_TOUCHPOINT_RETRY',
   dedupe: 'ERR_TOUCHPOINT_DEDUPE',
   hooks: 'ERR_TOUCHPOINT_HOOKS',
-} as const
+  mapperTimeoutMs: 'ERR_TOUCHPOINT_MAPPER_TIMEOUT',
+  store: 'ERR_TOUCHPOINT_STORE',
+  waitUntil: 'ERR_TOUCHPOINT_WAIT_UNTIL',
+} as const satisfies Record<keyof Options | 'options' | 'unknown', `ERR_TOUCHPOINT_${string}`>
 
 /** One of the codes in {@link CONFIG_ERROR_CODES}. */
 export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[keyof typeof CONFIG_ERROR_CODES]

@@ -2,15 +2,21 @@
  * Outcome hooks: their typed events, and the runner that calls them so that a throwing or
  * rejecting hook is logged and never breaks delivery or leaks an unhandled rejection.
  */
-import type { TouchpointLogger } from './logger'
+import type { Log } from './logger'
 import type { WirePayload } from './payload'
 
 /** Why an order produced no touchpoint without being invalid. */
 export type SkipReason = 'status' | 'no_customer' | 'duplicate'
-/** Why a touchpoint was dropped before delivery. */
-export type DropReason = 'queue_full' | 'closed' | 'shutdown'
+/**
+ * Why a touchpoint was dropped before delivery: `queue_full`, `closed` (arrived after `close()`),
+ * `shutdown` (still pending at `close()`'s deadline, memory store), `store_error` (the store could
+ * not take it).
+ */
+export type DropReason = 'queue_full' | 'closed' | 'shutdown' | 'store_error'
 /** Why a touchpoint failed for good. */
 export type FailReason = 'rejected' | 'attempts_exhausted'
+/** Where an order was found invalid. */
+export type InvalidStage = 'isSuccess' | 'mapper' | 'validation'
 
 /** Passed to `onSent`. */
 export interface SentEvent {
@@ -39,22 +45,24 @@ export interface DroppedEvent {
   readonly orderId: string | undefined
   /** Absent when the order's response ended after `close()` began: it was never mapped. */
   readonly payload?: WirePayload
-  /** `queue_full`, `closed` (arrived after `close()`), `shutdown` (still pending at `close()`'s deadline). */
   readonly reason: DropReason
 }
 
 /** Passed to `onInvalid`: field names and reasons, never values. */
 export interface InvalidEvent {
   readonly orderId: string | undefined
-  /** `mapper`: the mapper threw or rejected; `validation`: a required field is missing or wrong. */
-  readonly stage: 'mapper' | 'validation'
+  /**
+   * `isSuccess`: the `isSuccess` option threw; `mapper`: the mapper threw, rejected or timed out;
+   * `validation`: a required field is missing or wrong.
+   */
+  readonly stage: InvalidStage
   readonly reasons: readonly string[]
 }
 
 /** Passed to `onSkipped`. */
 export interface SkippedEvent {
   readonly orderId: string | undefined
-  /** `status`: the response was not a success; `no_customer`: the mapper returned nothing; `duplicate`: same orderId within the dedupe window. */
+  /** `status`: the response was not a success; `no_customer`: the mapper returned nothing; `duplicate`: same dedupe key within the dedupe window. */
   readonly reason: SkipReason
   /** The response status, for `status`. */
   readonly status?: number
@@ -73,27 +81,50 @@ export const HOOK_NAMES = ['onSent', 'onFailed', 'onDropped', 'onInvalid', 'onSk
 
 type EventOf<K extends keyof Hooks> = Parameters<NonNullable<Hooks[K]>>[0]
 
-/** Calls hooks safely. `has()` lets callers skip building an event nobody listens to. */
+/** Calls hooks safely; the event is built only when the hook exists. */
 export interface HookRunner {
-  has(name: keyof Hooks): boolean
   emit<K extends keyof Hooks>(name: K, event: () => EventOf<K>): void
 }
 
-export function createHookRunner(hooks: Hooks, logger: TouchpointLogger): HookRunner {
+export function createHookRunner(hooks: Hooks, log: Log): HookRunner {
   const failed = (name: string, error: unknown): void => {
-    logger.warn({ hook: name, error: error instanceof Error ? error.name : typeof error }, 'a touchpoint hook threw')
+    log.write('hookThrew', { hook: name, error: describeError(error, false) })
   }
   return {
-    has: (name) => hooks[name] !== undefined,
     emit(name, event) {
       const hook = hooks[name] as ((e: EventOf<typeof name>) => unknown) | undefined
       if (hook === undefined) return
       try {
         const result = hook(event())
-        if (result instanceof Promise) result.catch((error: unknown) => failed(name, error))
+        // Any thenable, not only a native Promise; resolving it reads `then` inside the promise machinery.
+        if (typeof result === 'object' && result !== null && 'then' in result) {
+          Promise.resolve(result).catch((error: unknown) => failed(name, error))
+        }
       } catch (error) {
         failed(name, error)
       }
     },
+  }
+}
+
+/**
+ * An error's class name and string code; its message only with `withMessage` (messages can quote
+ * customer data). Never throws, whatever was thrown: getters that throw, proxies, revoked objects.
+ */
+export function describeError(error: unknown, withMessage: boolean): string {
+  try {
+    if (!(error instanceof Error)) return `non-Error thrown (${typeof error})`
+    const name = typeof error.name === 'string' ? error.name.slice(0, 100) : 'Error'
+    let code: unknown
+    try {
+      code = (error as { code?: unknown }).code
+    } catch {
+      code = undefined
+    }
+    const named = typeof code === 'string' ? `${name} (${code.slice(0, 100)})` : name
+    if (!withMessage) return named
+    return typeof error.message === 'string' ? `${named}: ${error.message.slice(0, 1000)}` : named
+  } catch {
+    return 'unreadable error'
   }
 }

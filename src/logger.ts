@@ -1,12 +1,58 @@
 /**
- * Logging: the package's pino logger (the shop's own, as a child, or a default one), with the API
- * key's header redacted should anything ever try to log it.
+ * Logging: every line the package writes (one table of messages, which the README's log table
+ * mirrors), written through a child of the shop's pino logger or a default one, with the API key's
+ * header redacted, and guarded so that a logger that throws never breaks the shop or delivery.
  */
 import pino, { type Logger } from 'pino'
 
-/** The minimum a logger must offer: pino's, or anything with the same methods. */
+/** The minimum a logger must offer: pino's, or anything with the same methods and levels. */
 export type TouchpointLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error' | 'child'> &
   Partial<Pick<Logger, 'isLevelEnabled'>>
+
+/** A log level the package writes at. */
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** Every line the package writes: its level and its message. The README's log table lists the same. */
+export const LOG_MESSAGES = {
+  skippedStatus: ['debug', 'touchpoint skipped: response status is not a success'],
+  skippedRedirect: ['warn', 'touchpoint skipped: the order route answered with a redirect (see isSuccess)'],
+  skippedNoCustomer: ['debug', 'touchpoint skipped: the mapper returned nothing'],
+  deduped: ['debug', 'touchpoint skipped: duplicate order'],
+  invalidMapper: ['warn', 'touchpoint not sent: the mapper threw'],
+  invalidMapperTimeout: ['warn', 'touchpoint not sent: the mapper did not settle within mapperTimeoutMs'],
+  invalidIsSuccess: ['warn', 'touchpoint not sent: isSuccess threw'],
+  invalidCustomer: ['warn', 'touchpoint not sent: invalid customer'],
+  droppedOptional: ['warn', 'touchpoint sent without invalid optional fields'],
+  countryDefaulted: ['warn', 'touchpoint country taken from the country option: the mapper gave none we know'],
+  sent: ['debug', 'touchpoint sent'],
+  dryRun: ['info', 'dry run: touchpoint not sent'],
+  retrying: ['debug', 'touchpoint attempt failed, will retry'],
+  failed: ['error', 'touchpoint not delivered'],
+  keyRejected: ['error', 'API key rejected by Transactionale: check the apiKey option (touchpoints are failing)'],
+  paused: ['warn', 'Transactionale API unavailable: deliveries paused, then probed one at a time'],
+  resumed: ['info', 'Transactionale API reachable again: deliveries resumed'],
+  queueFull: ['warn', 'touchpoint queue full: newest touchpoints are being dropped'],
+  droppedClosed: ['warn', 'touchpoint dropped: the middleware is closed'],
+  storeFailed: ['error', 'touchpoint store failed: touchpoint dropped'],
+  abandoned: ['error', 'touchpoints abandoned at close(): still pending at the deadline'],
+  persisted: ['info', 'touchpoints left in the durable store at close(): delivered at the next start'],
+  exitPending: ['warn', 'process exiting with touchpoints pending: they are lost (call close() before exit)'],
+  hookThrew: ['warn', 'a touchpoint hook threw'],
+  internalError: ['error', 'touchpoint pipeline failed'],
+} as const satisfies Record<string, readonly [LogLevel, string]>
+
+/** A key of {@link LOG_MESSAGES}. */
+export type LogEvent = keyof typeof LOG_MESSAGES
+
+/** The package's log: one call per line, never throws. */
+export interface Log {
+  /** Writes one of the package's lines; fields are built only when the level is enabled. */
+  write(event: LogEvent, fields?: Record<string, unknown> | (() => Record<string, unknown>)): void
+  /** True when lines at `level` are written (so callers can skip building costly fields). */
+  enabled(level: LogLevel): boolean
+  /** The underlying pino child, for stores that log their own lines. */
+  readonly logger: TouchpointLogger
+}
 
 // Defence in depth: nothing we log carries these, but a shop's serializers or a future change might.
 const REDACT = [
@@ -18,8 +64,55 @@ const REDACT = [
   '*.headers["X-Authorization"]',
 ]
 
-/** The package's logger: a child of the shop's logger, or a pino logger of our own. */
-export function createLogger(shopLogger: TouchpointLogger | undefined): TouchpointLogger {
-  const base = shopLogger ?? pino({ name: 'express-transactionale', redact: REDACT })
-  return base.child({ component: 'express-transactionale' }, { redact: REDACT })
+/**
+ * True for a pino logger or one that behaves like it: the four level methods taking
+ * `(fields, message)`, `child()`, and pino's `levels.values` table. winston and bunyan loggers have
+ * the methods too but read the arguments the other way round, so they are refused at start rather
+ * than printing `[object Object]` on every line.
+ */
+export function isPinoCompatible(value: unknown): value is TouchpointLogger {
+  if (typeof value !== 'object' || value === null) return false
+  const logger = value as Record<string, unknown>
+  const levels = logger.levels as { values?: unknown } | undefined
+  return (
+    ['debug', 'info', 'warn', 'error', 'child'].every((m) => typeof logger[m] === 'function') &&
+    typeof levels === 'object' &&
+    levels !== null &&
+    typeof levels.values === 'object' &&
+    levels.values !== null
+  )
+}
+
+/** The package's log: a child of the shop's logger, or a pino logger of our own, behind a guard. */
+export function createLog(shopLogger: TouchpointLogger | undefined): Log {
+  let logger: TouchpointLogger
+  try {
+    const base = shopLogger ?? pino({ name: 'express-transactionale', redact: REDACT })
+    logger = base.child({ component: 'express-transactionale' }, { redact: REDACT })
+  } catch {
+    logger = pino({ name: 'express-transactionale', redact: REDACT })
+  }
+  const enabled = (level: LogLevel): boolean => {
+    try {
+      return logger.isLevelEnabled?.(level) ?? true
+    } catch {
+      return false
+    }
+  }
+  return {
+    enabled,
+    logger,
+    write(event, fields) {
+      const [level, message] = LOG_MESSAGES[event]
+      if (!enabled(level)) return
+      try {
+        const object = typeof fields === 'function' ? fields() : fields
+        if (object === undefined) logger[level](message)
+        else logger[level](object, message)
+      } catch {
+        // A logger (or its destination) that throws must not break the checkout or delivery: the
+        // outcome it describes has been counted and its hook fired; the line is lost, nothing else.
+      }
+    },
+  }
 }

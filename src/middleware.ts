@@ -1,34 +1,58 @@
 /**
- * The factory: validates the options and builds everything once (route matcher, HTTP client,
- * dispatcher, logger, hooks), then returns the middleware that wires a matched response to the
- * pipeline mapper → validation → dispatcher, entirely after the response.
+ * The factory: validates the options and builds every part once (route matcher, HTTP client,
+ * store, pump, ledger, pipeline), then returns the middleware that hands each matched response to
+ * the pipeline — entirely after the response — and the lifecycle methods hung on it.
  */
 import type { NextFunction, Request, Response } from 'express'
-import { createDispatcher, systemClock, type Clock, type CloseSummary, type DispatcherStats } from './dispatcher'
-import { createHookRunner } from './hooks'
+import { createPump } from './delivery/pump'
 import { createHttpClient, type HttpClient } from './http-client'
-import { createLogger } from './logger'
+import { createLedger, type LedgerCounts } from './ledger'
+import { createLog } from './logger'
 import { DEFAULTS, resolveOptions, type Options } from './options'
-import { emailHash, toWirePayload, validateCustomer } from './payload'
-import { hookResponse, type FinishedResponse } from './response-hook'
+import { createPipeline } from './pipeline'
+import { hookResponse } from './response-hook'
 import { createRouteMatcher } from './route-matcher'
+import { memoryStore } from './stores/memory-store'
+import { clampDelay, systemClock, type Clock } from './types'
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version'
+import type { OutageState } from './delivery/outage'
 
-/** A snapshot of what the middleware has done since it was created. Cheap: poll it as often as you like. */
-export interface TouchpointStats extends DispatcherStats {
-  /** Watched responses that the handler ended (orders seen, successful or not). */
-  received: number
+/**
+ * A snapshot of what the middleware has done since it was created. Cheap: poll it as often as you
+ * like. At every moment, `received = skipped.total + invalid + deduped + sent + failed +
+ * dropped.total + dryRun + mapping + queued + inFlight` (with the memory store; a durable store also
+ * delivers what earlier runs or other processes stored).
+ */
+export interface TouchpointStats extends LedgerCounts {
   /** Orders whose mapper or validation is still running. */
   mapping: number
-  /** Orders that produced no touchpoint by design, by reason (`duplicate` is counted in `deduped`). */
-  skipped: { total: number; status: number; no_customer: number }
-  /** Orders whose mapper threw, or whose customer failed validation. */
-  invalid: number
+  /** This process's touchpoints waiting to be sent (being stored, queued, or waiting for a retry). */
+  queued: number
+  /** HTTP attempts under way. */
+  inFlight: number
+  /** `open` (full concurrency), `paused` (waiting after a failure) or `probing` (one request at a time). */
+  state: OutageState
+  /** What the store holds: waiting touchpoints (of any process, for a shared durable store) and dead letters. */
+  store: { kind: string; waiting: number; deadLetters: number }
+}
+
+/** What `close()` reports. */
+export interface CloseSummary {
+  /** Delivered, over the middleware's life. */
+  readonly sent: number
+  /** Failed for good, over the middleware's life. */
+  readonly failed: number
+  /** Dropped: the queue was full, the store failed, or they arrived after `close()` (not counting `pending`). */
+  readonly dropped: number
+  /** Memory store: still pending at the deadline, abandoned (passed to `onDropped` with reason `shutdown`). */
+  readonly pending: number
+  /** Durable store: left in the store, delivered at the next start (no `onDropped`). */
+  readonly persisted: number
 }
 
 /** Options of `close()`. */
 export interface CloseOptions {
-  /** How long to wait for pending touchpoints before abandoning them. Defaults to `10000`. */
+  /** How long to wait for pending touchpoints before abandoning (or, in a durable store, leaving) them. Defaults to `10000`. */
   timeoutMs?: number
 }
 
@@ -37,13 +61,14 @@ export interface TouchpointMiddleware {
   (req: Request, res: Response, next: NextFunction): void
   /**
    * Stops accepting (orders that end after this are dropped with reason `closed`), waits up to
-   * `timeoutMs` for everything pending, then cancels what is left (reported as `shutdown`) and
-   * closes the connections. Never rejects; calling it again returns the same promise.
+   * `timeoutMs` for everything pending, then — memory store — cancels what is left (reported as
+   * `shutdown`) or — durable store — leaves it stored for the next start (`persisted`), and closes
+   * the connections and the store. Never rejects; calling it again returns the same promise.
    */
   close(options?: CloseOptions): Promise<CloseSummary>
   /**
-   * Resolves when everything received so far — being mapped, queued, in flight or waiting for a
-   * retry — has settled. Concurrent callers wait for the same end. Never rejects.
+   * Resolves when everything received so far — being mapped, stored, queued, in flight or waiting
+   * for a retry — has settled. Concurrent callers wait for the same end. Never rejects.
    */
   flush(): Promise<void>
   /** A snapshot of the counters. */
@@ -59,6 +84,7 @@ export interface TouchpointDeps {
 }
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000
+const EXIT_ORDER_IDS = 100
 
 /**
  * Creates the Express middleware that sends a Transactionale mail touchpoint for every completed
@@ -70,10 +96,10 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 10_000
  */
 export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps = {}): TouchpointMiddleware {
   const settings = resolveOptions(options)
-  const logger = createLogger(settings.logger)
-  const hooks = createHookRunner(settings.hooks, logger)
+  const log = createLog(settings.logger)
   const clock = deps.clock ?? systemClock
-  const matches = createRouteMatcher(settings.routes, settings.methods)
+  const matches = createRouteMatcher(settings.route, settings.methods)
+  const store = settings.store ?? memoryStore()
   const client = createHttpClient({
     endpoint: settings.endpoint,
     apiKey: settings.apiKey,
@@ -81,103 +107,31 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     userAgent: `${PACKAGE_NAME}/${PACKAGE_VERSION} (node ${process.version})`,
     maxSockets: settings.queue.concurrency,
   })
-  const dryRunSend: HttpClient = (body) => {
-    logger.info(
-      { touchpoint: settings.logPersonalData ? JSON.parse(body) : '[redacted]' },
-      'dry run: touchpoint not sent',
-    )
-    return Promise.resolve({ kind: 'response', status: 200 })
-  }
-  const dispatcher = createDispatcher(
-    {
-      concurrency: settings.queue.concurrency,
-      maxSize: settings.queue.maxSize,
-      retry: settings.retry,
-      dedupe: settings.dedupe,
-      logPersonalData: settings.logPersonalData,
-    },
-    {
-      send: settings.dryRun ? dryRunSend : (deps.send ?? client.send),
-      logger,
-      hooks,
-      clock,
-      ...(deps.random ? { random: deps.random } : {}),
-    },
+  const ledger = createLedger(
+    { logPersonalData: settings.logPersonalData, hashKey: settings.apiKey, maxSize: settings.queue.maxSize },
+    settings.hooks,
+    log,
+    clock,
   )
-  const counts = { received: 0, invalid: 0 }
-  const skipped = { total: 0, status: 0, no_customer: 0 }
-  const mapping = new Set<Promise<void>>()
+  // Opening recovers what a durable store holds; the pump starts once it is open.
+  const opened = store.open({
+    maxSize: settings.queue.maxSize,
+    dedupeWindowMs: settings.dedupe.windowMs,
+    dedupeMaxEntries: settings.dedupe.maxEntries,
+    // A claim outlives any attempt: the deadline of one attempt, with a wide margin.
+    leaseMs: Math.max(60_000, settings.timeoutMs * 3),
+    clock,
+    logger: log.logger,
+  })
+  const pump = createPump(
+    { concurrency: settings.queue.concurrency, retry: settings.retry },
+    { store, opened, send: deps.send ?? client.send, ledger, log, clock, random: deps.random ?? Math.random },
+  )
+  const pipeline = createPipeline(settings, { pump, ledger, log, clock, durable: store.durable })
   let closing: Promise<CloseSummary> | undefined
-
-  const skip = (reason: 'status' | 'no_customer', orderId: string | undefined, status?: number): void => {
-    skipped.total++
-    skipped[reason]++
-    hooks.emit('onSkipped', () => (status === undefined ? { orderId, reason } : { orderId, reason, status }))
-  }
-
-  const invalid = (stage: 'mapper' | 'validation', orderId: string | undefined, reasons: string[]): void => {
-    counts.invalid++
-    hooks.emit('onInvalid', () => ({ orderId, stage, reasons }))
-  }
-
-  const handleFinished = async (req: Request, res: Response, finished: FinishedResponse): Promise<void> => {
-    if (!settings.isSuccess(finished.statusCode)) {
-      logger.debug({ status: finished.statusCode }, 'touchpoint skipped: response status is not a success')
-      return skip('status', undefined, finished.statusCode)
-    }
-    let mapped: unknown
-    try {
-      mapped = await settings.mapper(req, res, finished.body)
-    } catch (error) {
-      const reason = describeError(error, settings.logPersonalData)
-      logger.warn({ error: reason }, 'touchpoint not sent: the mapper threw')
-      return invalid('mapper', undefined, [`mapper: ${reason}`])
-    }
-    if (mapped === null || mapped === undefined) {
-      logger.debug('touchpoint skipped: the mapper returned nothing')
-      return skip('no_customer', undefined)
-    }
-    const result = validateCustomer(mapped, settings.country)
-    if (!result.ok) {
-      const orderId = rawOrderId(mapped)
-      logger.warn({ orderId, invalid: result.reasons }, 'touchpoint not sent: invalid customer')
-      return invalid('validation', orderId, [...result.reasons])
-    }
-    const { customer } = result
-    const touchpoint = {
-      body: JSON.stringify(toWirePayload(customer)),
-      orderId: customer.orderId,
-    }
-    if (result.dropped.length > 0) {
-      logger.warn(
-        { orderId: touchpoint.orderId, emailHash: emailHash(customer.email), dropped: result.dropped },
-        'touchpoint sent without invalid optional fields',
-      )
-    }
-    dispatcher.submit(touchpoint)
-  }
 
   // The default mapper reads res.locals only: no need to watch what the handler sends.
   const captureBody = settings.mapper !== DEFAULTS.mapper
-
-  const onOver = (req: Request, res: Response, finished: FinishedResponse): void => {
-    counts.received++
-    if (closing !== undefined) return dispatcher.dropClosed()
-    // Pending from now on, so flush() and close() wait for it; the work itself runs on a later tick.
-    let settle: () => void = () => undefined
-    const work = new Promise<void>((resolve) => (settle = resolve))
-    mapping.add(work)
-    setImmediate(() => {
-      handleFinished(req, res, finished)
-        .catch((error: unknown) => {
-          logger.error({ error: describeError(error, settings.logPersonalData) }, 'touchpoint pipeline failed')
-        })
-        .finally(() => {
-          mapping.delete(work)
-          settle()
-        })
-    })
-  }
 
   const middleware = function transactionaleTouchpointMiddleware(
     req: Request,
@@ -185,56 +139,84 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     next: NextFunction,
   ): void {
     if (settings.enabled && matches(req.method, req.originalUrl ?? req.url)) {
-      hookResponse(res, captureBody, (finished) => onOver(req, res, finished))
+      hookResponse(res, captureBody, (finished) => {
+        if (closing === undefined) return pipeline.accept(req, res, finished)
+        ledger.received()
+        ledger.dropped('closed', undefined)
+      })
     }
     next()
   } as TouchpointMiddleware
 
   const flush = async (): Promise<void> => {
-    // Mapping feeds the queue, so wait for it first, and again if more arrived meanwhile.
+    // The pipeline feeds the pump, so wait for it first, and again if more arrived meanwhile.
     do {
-      while (mapping.size > 0) await Promise.all(mapping)
-      await dispatcher.flush()
-    } while (mapping.size > 0)
+      await pipeline.settled()
+      await pump.flush()
+    } while (pipeline.mapping > 0)
   }
+
+  const stats = (): TouchpointStats => {
+    const counts = store.counts()
+    return {
+      ...ledger.counts(),
+      mapping: pipeline.mapping,
+      ...pump.stats(),
+      store: { kind: store.kind, waiting: counts.waiting, deadLetters: counts.deadLetters },
+    }
+  }
+
+  const onExit = (): void => {
+    const s = stats()
+    // A durable store keeps what it stored; only what never reached it is lost.
+    const pending = store.durable ? s.mapping : s.mapping + s.queued + s.inFlight
+    if (pending === 0) return
+    log.write('exitPending', {
+      pending,
+      orderIds: store.durable ? [] : pump.pendingOrderIds(EXIT_ORDER_IDS),
+      fix: 'await touchpoint.close() before process.exit()',
+    })
+  }
+  liveMiddlewares.add(onExit)
+  if (liveMiddlewares.size === 1) process.on('exit', onProcessExit)
 
   middleware.flush = flush
   middleware.close = (closeOptions = {}) => {
     closing ??= (async () => {
       const timeoutMs = validCloseTimeout(closeOptions.timeoutMs)
       let deadline: NodeJS.Timeout | undefined
-      const expired = new Promise<void>((resolve) => (deadline = clock.setTimeout(resolve, timeoutMs)))
-      await Promise.race([flush(), expired])
+      const expired = new Promise<void>((resolve) => (deadline = clock.setTimeout(resolve, clampDelay(timeoutMs))))
+      // A durable store keeps what waits: wait only for what is being mapped, stored or sent.
+      const settled = store.durable ? pipeline.settled().then(() => pump.settleInFlight()) : flush()
+      await Promise.race([settled, expired])
       if (deadline !== undefined) clock.clearTimeout(deadline)
-      const pending = dispatcher.abandon()
+      const left = await pump.stop()
       client.destroy()
-      const stats = dispatcher.stats()
-      return { sent: stats.sent, failed: stats.failed, dropped: stats.dropped.total - stats.dropped.shutdown, pending }
+      await store.close().catch(() => undefined)
+      liveMiddlewares.delete(onExit)
+      if (liveMiddlewares.size === 0) process.off('exit', onProcessExit)
+      if (left.persisted > 0) log.write('persisted', { persisted: left.persisted })
+      const c = ledger.counts()
+      return {
+        sent: c.sent,
+        failed: c.failed,
+        dropped: c.dropped.total - c.dropped.shutdown,
+        pending: left.abandoned,
+        persisted: left.persisted,
+      }
     })()
     return closing
   }
-  middleware.stats = () => ({
-    ...counts,
-    mapping: mapping.size,
-    skipped: { ...skipped },
-    ...dispatcher.stats(),
-  })
+  middleware.stats = stats
   return middleware
 }
 
+/** One 'exit' listener for all middlewares, however many a process creates. */
+const liveMiddlewares = new Set<() => void>()
+function onProcessExit(): void {
+  for (const warn of liveMiddlewares) warn()
+}
+
 function validCloseTimeout(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : DEFAULT_CLOSE_TIMEOUT_MS
-}
-
-function rawOrderId(value: unknown): string | undefined {
-  const id = (value as { orderId?: unknown }).orderId
-  return typeof id === 'string' || typeof id === 'number' ? String(id).slice(0, 200) : undefined
-}
-
-/** An error's class name and code; its message only with `logPersonalData` (messages can quote customer data). */
-function describeError(error: unknown, withMessage: boolean): string {
-  if (!(error instanceof Error)) return `non-Error thrown (${typeof error})`
-  const code = (error as { code?: unknown }).code
-  const name = typeof code === 'string' ? `${error.name} (${code})` : error.name
-  return withMessage ? `${name}: ${error.message}` : name
+  return typeof value === 'number' && value >= 0 && !Number.isNaN(value) ? value : DEFAULT_CLOSE_TIMEOUT_MS
 }

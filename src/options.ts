@@ -6,9 +6,10 @@ import type { Request, Response } from 'express'
 import { normalizeCountry } from './country'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from './errors'
 import { HOOK_NAMES, type Hooks } from './hooks'
-import type { TouchpointLogger } from './logger'
-import type { Customer } from './payload'
+import { isPinoCompatible, type TouchpointLogger } from './logger'
+import type { Customer, ValidCustomer } from './payload'
 import { compileRoute, type RoutePattern } from './route-matcher'
+import type { TouchpointStore } from './stores/store'
 
 /** What a mapper may return: the customer, or `null`/`undefined` for "do not send for this order". */
 export type MapperResult = Customer | null | undefined
@@ -22,6 +23,14 @@ export type MapperResult = Customer | null | undefined
  *   it sent something else); a JSON string sent with a JSON content type is parsed.
  */
 export type Mapper = (req: Request, res: Response, body: unknown) => MapperResult | Promise<MapperResult>
+
+/**
+ * What makes two touchpoints "the same" for dedupe: the customer's `orderId` (the default), their
+ * `email` (at most one touchpoint per customer per window: for shops whose every checkout gets a
+ * new order id, so a double click makes two orders), or a function of the validated customer
+ * (`undefined`: no dedupe for that order).
+ */
+export type DedupeKey = 'orderId' | 'email' | ((customer: ValidCustomer) => string | undefined)
 
 /** Options of {@link transactionaleTouchpoint}. */
 export interface Options {
@@ -41,6 +50,11 @@ export interface Options {
    */
   mapper?: Mapper
   /**
+   * How long an async mapper may take, in milliseconds. Past it the order is counted `invalid` with
+   * reason `mapper: timeout`, and a late result is ignored. Defaults to `10000`.
+   */
+  mapperTimeoutMs?: number
+  /**
    * Country used when the mapper gives none (a code or a name, normalised at start). The mapper's
    * value wins when present. Defaults to none: the mapper must then give a country.
    */
@@ -49,7 +63,11 @@ export interface Options {
   endpoint?: string
   /** Timeout of one HTTP attempt, in milliseconds. Defaults to `10000`. */
   timeoutMs?: number
-  /** A pino logger (the shop's own); the package logs through a child of it. Defaults to a pino logger of ours on stdout. */
+  /**
+   * A pino logger (the shop's own), or one with pino's API (`(fields, message)` arguments, `child()`,
+   * `levels.values`); the package logs through a child of it. winston and bunyan loggers are refused:
+   * see the README's recipe. Defaults to a pino logger of ours on stdout.
+   */
   logger?: TouchpointLogger
   /** `false` makes the middleware a pass-through that does nothing. Defaults to `true`. */
   enabled?: boolean
@@ -76,13 +94,26 @@ export interface Options {
    */
   retry?: { maxAttempts?: number; baseDelayMs?: number; maxDelayMs?: number; maxRetryAfterMs?: number }
   /**
-   * Deduplication by the mapper's `orderId`: a second touchpoint for the same order within
-   * `windowMs` (queued, in flight or delivered) is skipped. `maxEntries` bounds the memory.
-   * Defaults to `{ windowMs: 86400000 (24 h), maxEntries: 100000 }`.
+   * Deduplication: a second touchpoint with the same key within `windowMs` (queued, in flight or
+   * delivered) is skipped. `key` is `'orderId'`, `'email'` or a function (see {@link DedupeKey});
+   * `maxEntries` bounds the memory store's memory. Defaults to
+   * `{ windowMs: 86400000 (24 h), maxEntries: 100000, key: 'orderId' }`.
    */
-  dedupe?: { windowMs?: number; maxEntries?: number }
+  dedupe?: { windowMs?: number; maxEntries?: number; key?: DedupeKey }
   /** Callbacks for every outcome: `onSent`, `onFailed`, `onDropped`, `onInvalid`, `onSkipped`. Defaults to none. */
   hooks?: Hooks
+  /**
+   * Where touchpoints wait for delivery. Defaults to `memoryStore()` (this process's memory: lost on
+   * exit). `sqliteStore({ path })` from `express-transactionale/sqlite` keeps them on disk.
+   */
+  store?: TouchpointStore
+  /**
+   * For serverless hosts that freeze the function after the response (Vercel, AWS Lambda): receives,
+   * for each order, a promise of its work from the end of the response until its touchpoint is
+   * stored (durable store) or settled (memory store) — pass `waitUntil` from `@vercel/functions`.
+   * Defaults to none.
+   */
+  waitUntil?: (promise: Promise<void>) => void
 }
 
 /** Every default, in one place. */
@@ -90,59 +121,32 @@ export const DEFAULTS = {
   methods: ['POST'],
   endpoint: 'https://www.transactionale.com/api/v1/transaction',
   timeoutMs: 10_000,
+  mapperTimeoutMs: 10_000,
   enabled: true,
   dryRun: false,
   logPersonalData: false,
   isSuccess: (statusCode: number): boolean => statusCode >= 200 && statusCode < 300,
   queue: { maxSize: 10_000, concurrency: 8 },
   retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
-  dedupe: { windowMs: 24 * 60 * 60 * 1000, maxEntries: 100_000 },
+  dedupe: { windowMs: 24 * 60 * 60 * 1000, maxEntries: 100_000, key: 'orderId' },
   mapper: ((_req, res) => (res.locals as Record<string, unknown>).transactionale as MapperResult) as Mapper,
 } as const
 
-/** Options after validation, with defaults applied. */
-export interface ResolvedOptions {
-  readonly apiKey: string
-  readonly routes: readonly RoutePattern[]
-  readonly methods: readonly string[]
-  readonly mapper: Mapper
-  readonly country: string | undefined
-  readonly endpoint: string
-  readonly timeoutMs: number
-  readonly logger: TouchpointLogger | undefined
-  readonly enabled: boolean
-  readonly dryRun: boolean
-  readonly isSuccess: (statusCode: number) => boolean
-  readonly logPersonalData: boolean
-  readonly queue: { readonly maxSize: number; readonly concurrency: number }
-  readonly retry: {
-    readonly maxAttempts: number
-    readonly baseDelayMs: number
-    readonly maxDelayMs: number
-    readonly maxRetryAfterMs: number
-  }
-  readonly dedupe: { readonly windowMs: number; readonly maxEntries: number }
-  readonly hooks: Hooks
+/** Reports one problem of the option being parsed (`path` defaults to the option's name). */
+type Report = (message: string, path?: string) => void
+
+/** One row of the option table: the README's default text and the typed parser that applies it. */
+interface OptionSpec<T> {
+  /** The default as the README's options table shows it. */
+  readonly default: string
+  /** Validates the value (reporting every problem) and returns it resolved, with its default applied. */
+  readonly parse: (value: unknown, report: Report) => T
 }
 
-const KNOWN_OPTIONS = [
-  'apiKey',
-  'route',
-  'methods',
-  'mapper',
-  'country',
-  'endpoint',
-  'timeoutMs',
-  'logger',
-  'enabled',
-  'dryRun',
-  'isSuccess',
-  'logPersonalData',
-  'queue',
-  'retry',
-  'dedupe',
-  'hooks',
-] as const
+const spec = <T>(defaultText: string, parse: (value: unknown, report: Report) => T): OptionSpec<T> => ({
+  default: defaultText,
+  parse,
+})
 
 /** Bounds of the numeric fields of the nested options: [min, max], whole numbers. */
 const NESTED_BOUNDS = {
@@ -159,6 +163,47 @@ const NESTED_BOUNDS = {
 const LOOPBACK_HOSTS = new Set(['localhost', '[::1]'])
 const METHOD = /^[A-Z]+$/
 
+/**
+ * Every option: its default and its parser. The compiler checks that it covers exactly the keys of
+ * {@link Options}; the known-options list, the resolved type and (by a test) the README's options
+ * table all follow from it, and `CONFIG_ERROR_CODES` has one code per key.
+ */
+export const OPTION_TABLE = {
+  apiKey: spec('— (required)', parseApiKey),
+  route: spec('— (required)', parseRoute),
+  methods: spec("`['POST']`", parseMethods),
+  mapper: spec('reads `res.locals.transactionale`', (value, report) => (fn(value, report) as Mapper) ?? DEFAULTS.mapper),
+  mapperTimeoutMs: spec('`10000`', (value, report) =>
+    wholeNumber(value ?? DEFAULTS.mapperTimeoutMs, [1, 3_600_000], DEFAULTS.mapperTimeoutMs, report),
+  ),
+  country: spec('none', parseCountryOption),
+  endpoint: spec(`\`'${DEFAULTS.endpoint}'\``, parseEndpoint),
+  timeoutMs: spec('`10000`', (value, report) =>
+    wholeNumber(value ?? DEFAULTS.timeoutMs, [1, 600_000], DEFAULTS.timeoutMs, report),
+  ),
+  logger: spec('a pino logger of ours (stdout)', parseLogger),
+  enabled: spec('`true`', (value, report) => bool(value, report) ?? DEFAULTS.enabled),
+  dryRun: spec('`false`', (value, report) => bool(value, report) ?? DEFAULTS.dryRun),
+  isSuccess: spec(
+    '2xx',
+    (value, report) => (fn(value, report) as ((statusCode: number) => boolean) | undefined) ?? DEFAULTS.isSuccess,
+  ),
+  logPersonalData: spec('`false`', (value, report) => bool(value, report) ?? DEFAULTS.logPersonalData),
+  queue: spec(formatDefault(DEFAULTS.queue), (value, report) => parseNested('queue', value, report)),
+  retry: spec(formatDefault(DEFAULTS.retry), parseRetry),
+  dedupe: spec(formatDefault(DEFAULTS.dedupe), parseDedupe),
+  hooks: spec('none', parseHooks),
+  store: spec('`memoryStore()`', parseStore),
+  waitUntil: spec('none', (value, report) => fn(value, report) as ((promise: Promise<void>) => void) | undefined),
+} as const satisfies { readonly [K in keyof Options]-?: OptionSpec<unknown> }
+
+/** Options after validation, with defaults applied. */
+export type ResolvedOptions = {
+  readonly [K in keyof typeof OPTION_TABLE]: ReturnType<(typeof OPTION_TABLE)[K]['parse']>
+}
+
+const KNOWN_OPTIONS = Object.keys(OPTION_TABLE) as (keyof Options)[]
+
 /** Validates the options; throws a {@link TouchpointConfigError} listing every problem. */
 export function resolveOptions(input: unknown): ResolvedOptions {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -168,185 +213,211 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   const raw = input as Record<string, unknown>
   const problems: ConfigProblem[] = []
-  const report = (option: keyof typeof CONFIG_ERROR_CODES, message: string, path: string = option): void => {
-    problems.push(problem(option, path, message))
-  }
-
   for (const key of Object.keys(raw)) {
-    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) {
-      report('unknown', unknownName('option', key, KNOWN_OPTIONS), key)
+    if (!(KNOWN_OPTIONS as string[]).includes(key)) {
+      problems.push(problem('unknown', key, unknownName('option', key, KNOWN_OPTIONS)))
     }
   }
+  const resolved: Record<string, unknown> = {}
+  for (const name of KNOWN_OPTIONS) {
+    const report: Report = (message, path = name) => problems.push(problem(name, path, message))
+    let value: unknown
+    try {
+      value = raw[name]
+    } catch {
+      report('could not be read (its getter threw)')
+      continue
+    }
+    resolved[name] = (OPTION_TABLE[name] as OptionSpec<unknown>).parse(value, report)
+  }
+  if (problems.length > 0) throw new TouchpointConfigError(problems)
+  return resolved as ResolvedOptions
+}
 
-  const apiKey = raw.apiKey
-  if (typeof apiKey !== 'string' || apiKey.trim() === '') {
+function parseApiKey(value: unknown, report: Report): string {
+  if (typeof value !== 'string' || value.trim() === '') {
     report(
-      'apiKey',
       'missing or empty: pass the API key from the "Integrate" section of your Transactionale account (e.g. process.env.TRANSACTIONALE_API_KEY)',
     )
-  } else if (!/^[\x21-\x7e]+$/.test(apiKey)) {
-    report(
-      'apiKey',
-      'contains whitespace, control or non-ASCII characters: copy the key again without spaces or line breaks',
-    )
+    return ''
   }
+  if (!/^[\x21-\x7e]+$/.test(value)) {
+    report('contains whitespace, control or non-ASCII characters: copy the key again without spaces or line breaks')
+  }
+  return value
+}
 
-  const routes = raw.route === undefined ? [] : Array.isArray(raw.route) ? (raw.route as unknown[]) : [raw.route]
-  if (raw.route === undefined || routes.length === 0) {
-    report(
-      'route',
-      'missing: pass the path of your order-completion route, e.g. "/checkout", a RegExp, or an array of them',
-    )
+function parseRoute(value: unknown, report: Report): RoutePattern[] {
+  const routes = value === undefined ? [] : Array.isArray(value) ? (value as unknown[]) : [value]
+  if (routes.length === 0) {
+    report('missing: pass the path of your order-completion route, e.g. "/checkout", a RegExp, or an array of them')
   }
   routes.forEach((pattern, i) => {
-    const where = Array.isArray(raw.route) ? `route[${i}]` : 'route'
+    const where = Array.isArray(value) ? `route[${i}]` : 'route'
     if (typeof pattern !== 'string' && !(pattern instanceof RegExp)) {
-      report('route', `must be a path string or a RegExp (got ${describe(pattern)})`, where)
+      report(`must be a path string or a RegExp (got ${describe(pattern)})`, where)
       return
     }
     try {
       compileRoute(pattern)
     } catch (error) {
-      report('route', `malformed pattern: ${(error as Error).message}`, where)
+      report(`malformed pattern: ${(error as Error).message}`, where)
     }
   })
+  return routes as RoutePattern[]
+}
 
-  const methods = raw.methods ?? DEFAULTS.methods
+function parseMethods(value: unknown, report: Report): string[] {
+  const methods = value ?? DEFAULTS.methods
   if (
     !Array.isArray(methods) ||
     methods.length === 0 ||
     methods.some((m) => typeof m !== 'string' || !METHOD.test(m.toUpperCase()))
   ) {
-    report('methods', 'must be a non-empty array of HTTP method names, e.g. ["POST"]')
+    report('must be a non-empty array of HTTP method names, e.g. ["POST"]')
+    return [...DEFAULTS.methods]
   }
-
-  checkType(raw, 'mapper', 'function', report)
-  checkType(raw, 'isSuccess', 'function', report)
-  checkType(raw, 'enabled', 'boolean', report)
-  checkType(raw, 'dryRun', 'boolean', report)
-  checkType(raw, 'logPersonalData', 'boolean', report)
-
-  let country: string | undefined
-  if (raw.country !== undefined) {
-    country = normalizeCountry(raw.country)
-    if (country === undefined) {
-      report(
-        'country',
-        'not a known country: use an ISO 3166-1 alpha-2 code such as "IT", an alpha-3 code or a country name',
-      )
-    }
-  }
-
-  const endpoint = raw.endpoint ?? DEFAULTS.endpoint
-  const endpointProblem = checkEndpoint(endpoint)
-  if (endpointProblem !== undefined) report('endpoint', endpointProblem)
-
-  const timeoutMs = raw.timeoutMs ?? DEFAULTS.timeoutMs
-  if (typeof timeoutMs !== 'number' || !Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 600_000) {
-    report('timeoutMs', 'must be a whole number of milliseconds between 1 and 600000')
-  }
-
-  const logger = raw.logger
-  if (
-    logger !== undefined &&
-    (typeof logger !== 'object' ||
-      logger === null ||
-      ['debug', 'info', 'warn', 'error', 'child'].some(
-        (m) => typeof (logger as Record<string, unknown>)[m] !== 'function',
-      ))
-  ) {
-    report('logger', 'must be a pino logger (an object with debug, info, warn, error and child methods)')
-  }
-
-  const nested = {
-    queue: resolveNested(raw, 'queue', report),
-    retry: resolveNested(raw, 'retry', report),
-    dedupe: resolveNested(raw, 'dedupe', report),
-  }
-
-  const hooks = raw.hooks ?? {}
-  if (typeof hooks !== 'object' || hooks === null || Array.isArray(hooks)) {
-    report('hooks', `must be an object of callbacks (${HOOK_NAMES.join(', ')})`)
-  } else {
-    for (const [name, hook] of Object.entries(hooks)) {
-      if (!(HOOK_NAMES as readonly string[]).includes(name)) {
-        report('hooks', unknownName('hook', name, HOOK_NAMES), `hooks.${name}`)
-      } else if (hook !== undefined && typeof hook !== 'function') {
-        report('hooks', `must be a function (got ${describe(hook)})`, `hooks.${name}`)
-      }
-    }
-  }
-
-  if (problems.length > 0) throw new TouchpointConfigError(problems)
-
-  return {
-    apiKey: apiKey as string,
-    routes: routes as RoutePattern[],
-    methods: (methods as string[]).map((m) => m.toUpperCase()),
-    mapper: (raw.mapper as Mapper | undefined) ?? DEFAULTS.mapper,
-    country,
-    endpoint: endpoint as string,
-    timeoutMs: timeoutMs as number,
-    logger: logger as TouchpointLogger | undefined,
-    enabled: (raw.enabled as boolean | undefined) ?? DEFAULTS.enabled,
-    dryRun: (raw.dryRun as boolean | undefined) ?? DEFAULTS.dryRun,
-    isSuccess: (raw.isSuccess as ((s: number) => boolean) | undefined) ?? DEFAULTS.isSuccess,
-    logPersonalData: (raw.logPersonalData as boolean | undefined) ?? DEFAULTS.logPersonalData,
-    queue: nested.queue as ResolvedOptions['queue'],
-    retry: nested.retry as ResolvedOptions['retry'],
-    dedupe: nested.dedupe as ResolvedOptions['dedupe'],
-    hooks: hooks,
-  }
+  return (methods as string[]).map((m) => m.toUpperCase())
 }
 
-/** Validates one nested option object against its bounds and fills in its defaults. */
-function resolveNested(
-  raw: Record<string, unknown>,
-  option: keyof typeof NESTED_BOUNDS,
-  report: (option: keyof typeof CONFIG_ERROR_CODES, message: string, path?: string) => void,
-): Record<string, number> {
-  const bounds: Record<string, readonly [number, number]> = NESTED_BOUNDS[option]
-  const resolved: Record<string, number> = { ...DEFAULTS[option] }
-  const value = raw[option]
-  if (value === undefined) return resolved
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    report(option, `must be an object such as ${JSON.stringify(DEFAULTS[option])}`)
-    return resolved
+function parseCountryOption(value: unknown, report: Report): string | undefined {
+  if (value === undefined) return undefined
+  const country = normalizeCountry(value)
+  if (country === undefined) {
+    report('not a known country: use an ISO 3166-1 alpha-2 code such as "IT", an alpha-3 code or a country name')
   }
-  for (const [key, field] of Object.entries(value as Record<string, unknown>)) {
-    const range = bounds[key]
-    if (range === undefined) {
-      report(option, unknownName('field', key, Object.keys(bounds)), `${option}.${key}`)
-    } else if (field !== undefined) {
-      if (typeof field !== 'number' || !Number.isInteger(field) || field < range[0] || field > range[1]) {
-        report(
-          option,
-          `must be a whole number from ${range[0]} to ${range[1]} (default ${String(resolved[key])})`,
-          `${option}.${key}`,
-        )
-      } else {
-        resolved[key] = field
-      }
-    }
-  }
-  if (option === 'retry' && (resolved.baseDelayMs ?? 0) > (resolved.maxDelayMs ?? 0)) {
-    report('retry', 'baseDelayMs must not be larger than maxDelayMs', 'retry.baseDelayMs')
+  return country
+}
+
+function parseEndpoint(value: unknown, report: Report): string {
+  const endpoint = value ?? DEFAULTS.endpoint
+  const endpointProblem = checkEndpoint(endpoint)
+  if (endpointProblem !== undefined) report(endpointProblem)
+  return typeof endpoint === 'string' ? endpoint : DEFAULTS.endpoint
+}
+
+function parseLogger(value: unknown, report: Report): TouchpointLogger | undefined {
+  if (value === undefined || isPinoCompatible(value)) return value
+  report(
+    'must be a pino logger (or one with the same API: debug/info/warn/error(fields, message), child(), levels.values); for winston or bunyan see the README recipe "Logging through winston or bunyan"',
+  )
+  return undefined
+}
+
+function parseRetry(value: unknown, report: Report): ResolvedRetry {
+  const resolved = parseNested('retry', value, report)
+  if (resolved.baseDelayMs > resolved.maxDelayMs) {
+    report('baseDelayMs must not be larger than maxDelayMs', 'retry.baseDelayMs')
   }
   return resolved
 }
 
-function problem(option: keyof typeof CONFIG_ERROR_CODES, path: string, message: string): ConfigProblem {
-  return { option: path, code: CONFIG_ERROR_CODES[option], message }
+function parseDedupe(value: unknown, report: Report): ResolvedDedupe {
+  const { key, ...numbers } = (isPlainObject(value) ? value : {}) as Record<string, unknown>
+  const resolved = parseNested('dedupe', value === undefined || !isPlainObject(value) ? value : numbers, report)
+  let dedupeKey: ResolvedDedupe['key'] = DEFAULTS.dedupe.key
+  if (key === 'orderId' || key === 'email' || typeof key === 'function') {
+    dedupeKey = key as ResolvedDedupe['key']
+  } else if (key !== undefined) {
+    report(`must be 'orderId', 'email' or a function (customer) => string | undefined (got ${describe(key)})`, 'dedupe.key')
+  }
+  return { ...resolved, key: dedupeKey }
 }
 
-function checkType(
-  raw: Record<string, unknown>,
-  option: 'mapper' | 'isSuccess' | 'enabled' | 'dryRun' | 'logPersonalData',
-  type: 'function' | 'boolean',
-  report: (option: 'mapper' | 'isSuccess' | 'enabled' | 'dryRun' | 'logPersonalData', message: string) => void,
-): void {
-  const value = raw[option]
-  if (value !== undefined && typeof value !== type) report(option, `must be a ${type} (got ${describe(value)})`)
+function parseHooks(value: unknown, report: Report): Hooks {
+  const hooks = value ?? {}
+  if (!isPlainObject(hooks)) {
+    report(`must be an object of callbacks (${HOOK_NAMES.join(', ')})`)
+    return {}
+  }
+  for (const [name, hook] of Object.entries(hooks)) {
+    if (!(HOOK_NAMES as readonly string[]).includes(name)) {
+      report(unknownName('hook', name, HOOK_NAMES), `hooks.${name}`)
+    } else if (hook !== undefined && typeof hook !== 'function') {
+      report(`must be a function (got ${describe(hook)})`, `hooks.${name}`)
+    }
+  }
+  return hooks as Hooks
+}
+
+const STORE_METHODS = ['open', 'add', 'claim', 'delivered', 'retry', 'failed', 'release', 'drain', 'counts', 'close']
+
+function parseStore(value: unknown, report: Report): TouchpointStore | undefined {
+  if (value === undefined) return undefined
+  const store = value as Record<string, unknown>
+  if (typeof value !== 'object' || value === null || STORE_METHODS.some((m) => typeof store[m] !== 'function')) {
+    report(
+      "must be a store: memoryStore() from 'express-transactionale' or sqliteStore({ path }) from 'express-transactionale/sqlite'",
+    )
+    return undefined
+  }
+  return value as TouchpointStore
+}
+
+type NestedName = keyof typeof NESTED_BOUNDS
+type ResolvedNested<N extends NestedName> = { readonly [K in keyof (typeof NESTED_BOUNDS)[N]]: number }
+type ResolvedRetry = ResolvedNested<'retry'>
+type ResolvedDedupe = ResolvedNested<'dedupe'> & { readonly key: DedupeKey }
+
+/** Validates one nested option object against its bounds and fills in its defaults. */
+function parseNested<N extends NestedName>(option: N, value: unknown, report: Report): ResolvedNested<N> {
+  const bounds: Record<string, readonly [number, number]> = NESTED_BOUNDS[option]
+  const defaults = DEFAULTS[option] as unknown as Record<string, number>
+  const resolved: Record<string, number> = {}
+  for (const key of Object.keys(bounds)) resolved[key] = defaults[key] ?? 0
+  if (value === undefined) return resolved as ResolvedNested<N>
+  if (!isPlainObject(value)) {
+    report(`must be an object such as ${formatDefault(DEFAULTS[option]).replace(/`/g, '')}`)
+    return resolved as ResolvedNested<N>
+  }
+  for (const [key, field] of Object.entries(value)) {
+    const range = bounds[key]
+    if (range === undefined) {
+      report(unknownName('field', key, option === 'dedupe' ? [...Object.keys(bounds), 'key'] : Object.keys(bounds)), `${option}.${key}`)
+    } else if (field !== undefined) {
+      resolved[key] = wholeNumber(field, range, resolved[key] ?? 0, report, `${option}.${key}`)
+    }
+  }
+  return resolved as ResolvedNested<N>
+}
+
+function wholeNumber(
+  value: unknown,
+  [min, max]: readonly [number, number],
+  fallback: number,
+  report: Report,
+  path?: string,
+): number {
+  if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value
+  report(`must be a whole number from ${min} to ${max} (default ${fallback})`, path)
+  return fallback
+}
+
+function fn(value: unknown, report: Report): ((...args: never[]) => unknown) | undefined {
+  if (value === undefined) return undefined
+  if (typeof value === 'function') return value as (...args: never[]) => unknown
+  report(`must be a function (got ${describe(value)})`)
+  return undefined
+}
+
+function bool(value: unknown, report: Report): boolean | undefined {
+  if (value === undefined || typeof value === 'boolean') return value
+  report(`must be a boolean (got ${describe(value)})`)
+  return undefined
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** `{ a: 1, b: 'x' }` as the README shows a nested default. */
+function formatDefault(value: Record<string, unknown>): string {
+  const fields = Object.entries(value).map(([k, v]) => `${k}: ${typeof v === 'string' ? `'${v}'` : String(v)}`)
+  return `\`{ ${fields.join(', ')} }\``
+}
+
+function problem(option: keyof typeof CONFIG_ERROR_CODES, path: string, message: string): ConfigProblem {
+  return { option: path, code: CONFIG_ERROR_CODES[option], message }
 }
 
 function checkEndpoint(endpoint: unknown): string | undefined {

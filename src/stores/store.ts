@@ -107,6 +107,8 @@ export interface TouchpointStore {
   forget(dedupeKey: string): void
   /** Counts for `stats()`; synchronous and cheap. */
   counts(): StoreCounts
+  /** Order ids of waiting touchpoints, oldest first, at most `limit` (optional: for the exit warning). */
+  waitingOrderIds?(limit: number): string[]
   /** When the earliest waiting touchpoint that is not due yet becomes due (ms epoch), if any. */
   nextDueAt(): number | undefined
   /**

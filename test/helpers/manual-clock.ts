@@ -1,6 +1,6 @@
 // A clock that moves only when the test says so, injected into the dispatcher (real sockets keep
 // running on the real event loop; only the package's own pauses and deadlines wait for advance()).
-import type { Clock } from '../../src/dispatcher'
+import type { Clock } from '../../src/types'
 
 interface Timer {
   at: number

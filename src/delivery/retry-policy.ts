@@ -1,8 +1,9 @@
 /**
- * The retry policy: which outcomes are worth another attempt, how long the dispatcher pauses after
+ * The retry policy: which outcomes are delivered, final or worth another attempt (and whether a
+ * final one means the API key itself is refused), and how long delivery pauses after a retryable
  * one (full-jitter exponential backoff, or the API's Retry-After), all as pure functions.
  */
-import type { HttpResult } from './http-client'
+import type { HttpResult } from '../http-client'
 
 /** Retry settings (see the `retry` option). */
 export interface RetrySettings {
@@ -12,10 +13,15 @@ export interface RetrySettings {
   readonly maxRetryAfterMs: number
 }
 
-/** What an attempt's outcome means for the touchpoint and for the dispatcher. */
+/** What an attempt's outcome means for the touchpoint and for delivery as a whole. */
 export type Verdict =
   | { readonly kind: 'delivered'; readonly status: number }
-  | { readonly kind: 'final'; readonly status: number }
+  | {
+      readonly kind: 'final'
+      readonly status: number
+      /** 401 or 403: the API refuses the key, so every touchpoint will fail the same way. */
+      readonly keyRejected: boolean
+    }
   | { readonly kind: 'retry'; readonly status?: number; readonly error?: string; readonly retryAfterMs?: number }
 
 const RETRYABLE_STATUS = new Set([408, 425, 429])
@@ -26,7 +32,7 @@ export function classify(result: HttpResult, settings: RetrySettings, now: numbe
   const { status } = result
   if (status >= 200 && status < 300) return { kind: 'delivered', status }
   const retryable = RETRYABLE_STATUS.has(status) || (status >= 500 && status !== 501 && status !== 505)
-  if (!retryable) return { kind: 'final', status }
+  if (!retryable) return { kind: 'final', status, keyRejected: status === 401 || status === 403 }
   if ((status === 429 || status === 503) && result.retryAfter !== undefined) {
     const wait = parseRetryAfter(result.retryAfter, now)
     if (wait !== undefined) return { kind: 'retry', status, retryAfterMs: Math.min(wait, settings.maxRetryAfterMs) }
@@ -37,7 +43,7 @@ export function classify(result: HttpResult, settings: RetrySettings, now: numbe
 /** `Retry-After` as milliseconds from `now`: delta-seconds or an HTTP date; `undefined` if unreadable. */
 export function parseRetryAfter(value: string, now: number): number | undefined {
   const trimmed = value.trim()
-  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000
+  if (/^\d{1,12}$/.test(trimmed)) return Number(trimmed) * 1000
   // An HTTP date names its day and month; Date.parse alone would read "-1" as a year.
   if (!/^[A-Za-z]{3}, /.test(trimmed)) return undefined
   const date = Date.parse(trimmed)
@@ -48,4 +54,19 @@ export function parseRetryAfter(value: string, now: number): number | undefined 
 export function backoffDelay(failures: number, settings: RetrySettings, random: () => number): number {
   const ceiling = Math.min(settings.maxDelayMs, settings.baseDelayMs * 2 ** Math.min(failures - 1, 30))
   return Math.floor(random() * ceiling)
+}
+
+/**
+ * How long delivery pauses after a retryable failure: the API's Retry-After when it gave one, else
+ * the backoff — never less than `baseDelayMs` (a `Retry-After: 0` or an unlucky jitter must not let
+ * a burst of retries hit a struggling API).
+ */
+export function pauseDelay(
+  verdict: Extract<Verdict, { kind: 'retry' }>,
+  failures: number,
+  settings: RetrySettings,
+  random: () => number,
+): number {
+  const delay = verdict.retryAfterMs ?? backoffDelay(failures, settings, random)
+  return Math.max(settings.baseDelayMs, delay)
 }

@@ -1,4 +1,4 @@
-import { backoffDelay, classify, parseRetryAfter } from '../src/retry-policy'
+import { backoffDelay, pauseDelay, classify, parseRetryAfter } from '../../src/delivery/retry-policy'
 
 const settings = { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 }
 const now = Date.parse('2026-11-27T10:00:00Z')
@@ -11,7 +11,11 @@ describe('classify', () => {
     expect(classify({ kind: 'response', status }, settings, now)).toEqual({ kind: 'retry', status })
   })
   test.each([300, 301, 400, 401, 403, 404, 409, 422, 501, 505])('%i is final', (status) => {
-    expect(classify({ kind: 'response', status }, settings, now)).toEqual({ kind: 'final', status })
+    expect(classify({ kind: 'response', status }, settings, now)).toEqual({
+      kind: 'final',
+      status,
+      keyRejected: status === 401 || status === 403,
+    })
   })
   test.each(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT'])('network %s is retried', (code) => {
     expect(classify({ kind: 'network', code }, settings, now)).toEqual({ kind: 'retry', error: code })
@@ -44,6 +48,16 @@ describe('parseRetryAfter', () => {
     expect(parseRetryAfter('Fri, 27 Nov 2026 09:00:00 GMT', now)).toBe(0)
     expect(parseRetryAfter('-1', now)).toBeUndefined()
     expect(parseRetryAfter('later', now)).toBeUndefined()
+  })
+})
+
+describe('pauseDelay (item 5: limits that wrap)', () => {
+  test('Retry-After: 0 and a zero jitter both pause at least baseDelayMs', () => {
+    const retryAfterZero = classify({ kind: 'response', status: 429, retryAfter: '0' }, settings, now)
+    if (retryAfterZero.kind !== 'retry') throw new Error('429 must be retried')
+    expect(pauseDelay(retryAfterZero, 1, settings, () => 0.5)).toBe(settings.baseDelayMs)
+    expect(pauseDelay({ kind: 'retry', status: 500 }, 1, settings, () => 0)).toBe(settings.baseDelayMs)
+    expect(pauseDelay({ kind: 'retry', status: 503, retryAfterMs: 7000 }, 1, settings, () => 0)).toBe(7000)
   })
 })
 

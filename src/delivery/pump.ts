@@ -1,0 +1,256 @@
+/**
+ * The pump: moves touchpoints from the store to the HTTP client, up to the concurrency limit the
+ * outage state machine allows, and settles each attempt — in the store (delivered / retry at /
+ * failed) and in the ledger (one outcome, its log line, its hook). It knows touchpoints, never SQL.
+ */
+import type { HttpClient, HttpResult } from '../http-client'
+import type { Ledger } from '../ledger'
+import type { Log } from '../logger'
+import type { NewTouchpoint, StoredTouchpoint, TouchpointStore } from '../stores/store'
+import type { Clock } from '../types'
+import { createOutage, type OutageState } from './outage'
+import { classify, type RetrySettings, type Verdict } from './retry-policy'
+
+export interface PumpSettings {
+  readonly concurrency: number
+  readonly retry: RetrySettings
+}
+
+export interface PumpDeps {
+  readonly store: TouchpointStore
+  /** Resolves (or rejects) once the store is open: nothing is added or claimed before. */
+  readonly opened: Promise<void>
+  readonly send: HttpClient
+  readonly ledger: Ledger
+  readonly log: Log
+  readonly clock: Clock
+  readonly random: () => number
+}
+
+/** The pump's gauges, for `stats()`. */
+export interface PumpStats {
+  /** This process's touchpoints waiting to be sent (being stored, queued, or waiting for a retry). */
+  queued: number
+  /** HTTP attempts under way. */
+  inFlight: number
+  /** The outage state. */
+  state: OutageState
+}
+
+/** What stopping left behind. */
+export interface StopResult {
+  /** Dropped as `shutdown` (a non-durable store): queued or in flight at the deadline. */
+  readonly abandoned: number
+  /** Left in a durable store for the next start. */
+  readonly persisted: number
+}
+
+export interface Pump {
+  /** Hands a touchpoint to the store; resolves once it is stored, or counted as deduped or dropped. Never rejects. */
+  submit(touchpoint: NewTouchpoint): Promise<void>
+  /** Resolves when nothing is being stored, waiting, claimed or in flight. All callers share one promise. */
+  flush(): Promise<void>
+  /** Resolves when nothing this process holds is being stored or in flight (claims nothing new meanwhile). */
+  settleInFlight(): Promise<void>
+  /** Stops for good: cancels timers, reports or persists what is left (see {@link StopResult}). */
+  stop(): Promise<StopResult>
+  /** Order ids of touchpoints waiting or in flight, at most `limit` (for the exit warning). */
+  pendingOrderIds(limit: number): string[]
+  stats(): PumpStats
+}
+
+export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
+  const { store, send, ledger, log, clock } = deps
+  const inFlight = new Set<StoredTouchpoint>()
+  let storing = 0 // adds not yet resolved
+  // This process's touchpoints between submit and claim (or retry and claim), counted here rather
+  // than read from the store so that, at every moment, each order is in exactly one gauge or outcome.
+  let queued = 0
+  let claiming = false
+  let draining = false // settleInFlight(): claim nothing new
+  let stopped = false
+  let dueTimer: NodeJS.Timeout | undefined
+  let idle: { promise: Promise<void>; resolve: () => void; whenEmpty: boolean } | undefined
+  let open = false
+  const opened = deps.opened.then(
+    () => {
+      open = true
+      kick()
+    },
+    (error: unknown) => {
+      // Every add will fail and be counted as a store error; the store has said why.
+      log.write('storeFailed', { error: error instanceof Error ? error.message.slice(0, 300) : typeof error })
+    },
+  )
+
+  const outage = createOutage(settings.retry, { clock, random: deps.random, log, onProbe: () => kick() })
+
+  const isIdle = (whenEmpty: boolean): boolean =>
+    storing === 0 && inFlight.size === 0 && !claiming && (!whenEmpty || store.counts().waiting === 0)
+
+  const checkIdle = (): void => {
+    if (idle !== undefined && isIdle(idle.whenEmpty)) {
+      idle.resolve()
+      idle = undefined
+    }
+  }
+
+  const waitIdle = (whenEmpty: boolean): Promise<void> => {
+    if (isIdle(whenEmpty)) return Promise.resolve()
+    if (idle === undefined || idle.whenEmpty !== whenEmpty) {
+      // A stricter wait (flush) replaces a laxer one only after settling it: never strand a caller.
+      const previous = idle
+      let resolve: () => void = () => undefined
+      const promise = new Promise<void>((r) => (resolve = r))
+      idle = { promise, resolve, whenEmpty }
+      if (previous !== undefined) void promise.then(previous.resolve)
+    }
+    return idle.promise
+  }
+
+  /** Claims as many due touchpoints as there are free slots; one claim at a time. */
+  const kick = (): void => {
+    if (stopped || draining || claiming || !open) return
+    const free = outage.allowance(settings.concurrency) - inFlight.size
+    if (free <= 0) return checkIdle()
+    claiming = true
+    store.claim(free).then(
+      (claimed) => {
+        claiming = false
+        if (stopped) return void store.release(claimed)
+        // A durable store may hand over touchpoints another run or process stored: never below 0.
+        queued = Math.max(0, queued - claimed.length)
+        for (const t of claimed) attempt(t)
+        if (claimed.length === free) kick()
+        else if (claimed.length === 0) scheduleDue()
+        checkIdle()
+      },
+      () => {
+        // The store logged its own failure; try again when something new arrives or is due.
+        claiming = false
+        scheduleDue()
+        checkIdle()
+      },
+    )
+  }
+
+  /** Wakes the pump when the earliest touchpoint that is not due yet becomes due (retries after a restart). */
+  const scheduleDue = (): void => {
+    if (dueTimer !== undefined || outage.state === 'paused') return
+    const at = store.nextDueAt()
+    if (at === undefined) return
+    dueTimer = clock.setTimeout(
+      () => {
+        dueTimer = undefined
+        kick()
+      },
+      Math.max(0, at - clock.now()),
+    )
+    dueTimer.unref?.()
+  }
+
+  const attempt = (t: StoredTouchpoint): void => {
+    inFlight.add(t)
+    const attempts = t.attempts + 1
+    const done = (result: HttpResult): void => {
+      if (!inFlight.delete(t)) return // abandoned at stop(): already reported or persisted
+      try {
+        settle(t, attempts, classify(result, settings.retry, clock.now()))
+      } catch (error) {
+        log.write('internalError', { error: error instanceof Error ? error.name : typeof error })
+      }
+      kick()
+      checkIdle()
+    }
+    // The package's client never rejects; an injected one might, and must not leak a rejection.
+    send(t.body).then(done, () => done({ kind: 'network', code: 'ERR_CLIENT' }))
+  }
+
+  const settle = (t: StoredTouchpoint, attempts: number, verdict: Verdict): void => {
+    if (verdict.kind === 'delivered') {
+      void store.delivered(t)
+      ledger.sent(t, attempts, verdict.status)
+      outage.delivered()
+      return
+    }
+    if (verdict.kind === 'final') {
+      void store.failed(t, attempts, `rejected (${verdict.status})`)
+      ledger.failed(t, attempts, 'rejected', { status: verdict.status }, verdict.keyRejected)
+      return
+    }
+    const detail = verdict.status !== undefined ? { status: verdict.status } : { error: verdict.error ?? 'ERR_NETWORK' }
+    if (attempts >= settings.retry.maxAttempts) {
+      void store.failed(t, attempts, `attempts_exhausted (${verdict.status ?? verdict.error ?? 'error'})`)
+      ledger.failed(t, attempts, 'attempts_exhausted', detail, false)
+    } else {
+      queued++
+      ledger.retried(t, attempts, detail)
+    }
+    outage.failed(verdict)
+    if (attempts < settings.retry.maxAttempts) void store.retry(t, attempts, outage.resumesAt())
+  }
+
+  return {
+    submit(touchpoint) {
+      if (stopped) {
+        ledger.dropped('closed', touchpoint)
+        return Promise.resolve()
+      }
+      storing++
+      queued++
+      const added = open ? store.add(touchpoint) : opened.then(() => store.add(touchpoint))
+      return added.then(
+        (result) => {
+          storing--
+          if (result === 'added') return kick()
+          queued--
+          if (result === 'duplicate') ledger.deduped(touchpoint.orderId)
+          else ledger.dropped('queue_full', touchpoint)
+          checkIdle()
+        },
+        () => {
+          storing--
+          queued--
+          ledger.dropped('store_error', touchpoint)
+          checkIdle()
+        },
+      )
+    },
+    flush: () => waitIdle(true),
+    settleInFlight() {
+      draining = true
+      return waitIdle(false)
+    },
+    async stop() {
+      stopped = true
+      outage.stop()
+      if (dueTimer !== undefined) clock.clearTimeout(dueTimer)
+      dueTimer = undefined
+      const cut = [...inFlight]
+      inFlight.clear()
+      let abandoned = 0
+      let persisted = 0
+      if (store.durable) {
+        // The requests in flight are cut by the caller destroying the sockets; the next start sends them again.
+        await store.release(cut)
+        queued += cut.length
+        persisted = store.counts().waiting
+      } else {
+        const left = [...cut, ...(await store.drain())]
+        queued = 0
+        abandoned = left.length
+        if (abandoned > 0) log.write('abandoned', { pending: abandoned })
+        for (const t of left) ledger.dropped('shutdown', t)
+      }
+      checkIdle()
+      return { abandoned, persisted }
+    },
+    pendingOrderIds(limit) {
+      const ids: string[] = []
+      for (const t of inFlight) if (t.orderId !== undefined && ids.length < limit) ids.push(t.orderId)
+      for (const id of store.waitingOrderIds?.(limit - ids.length) ?? []) ids.push(id)
+      return ids
+    },
+    stats: () => ({ queued, inFlight: inFlight.size, state: outage.state }),
+  }
+}
