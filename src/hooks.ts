@@ -114,7 +114,10 @@ export function createHookRunner(hooks: Hooks, log: Log): HookRunner {
 export function describeError(error: unknown, withMessage: boolean): string {
   try {
     if (!(error instanceof Error)) return `non-Error thrown (${typeof error})`
-    const name = typeof error.name === 'string' ? error.name.slice(0, 100) : 'Error'
+    // A subclass that does not set `name` is still named by its class: `DbError`, not `Error`.
+    const own = typeof error.name === 'string' ? error.name : 'Error'
+    const ctor = (error.constructor as { name?: unknown } | undefined)?.name
+    const name = (own === 'Error' && typeof ctor === 'string' && ctor !== '' ? ctor : own).slice(0, 100)
     let code: unknown
     try {
       code = (error as { code?: unknown }).code

@@ -124,7 +124,7 @@ export function createLedger(settings: LedgerSettings, hooks: Hooks, log: Log, c
     },
     dryRun(t) {
       counts.dryRun++
-      log.write('dryRun', () => fields(t))
+      log.write('dryRun', () => ({ touchpoint: '[redacted]', ...fields(t) }))
     },
     failed(t, attempts, reason, detail, keyRejected) {
       counts.failed++

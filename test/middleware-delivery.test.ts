@@ -143,7 +143,7 @@ describe.each(EXPRESS_VERSIONS)('delivery through %s', (_version, expressFactory
         .expect(201)
     }
     const summary = await touchpoint.close({ timeoutMs: 5000 })
-    expect(summary).toEqual({ sent: 12, failed: 0, dropped: 0, pending: 0 })
+    expect(summary).toEqual({ sent: 12, failed: 0, dropped: 0, pending: 0, persisted: 0 })
     expect(fake.requests).toHaveLength(12)
 
     await request(app)
@@ -175,7 +175,7 @@ describe.each(EXPRESS_VERSIONS)('delivery through %s', (_version, expressFactory
     expect(resolved).toBe(false)
     clock.advance(1)
     const summary = await closing
-    expect(summary).toEqual({ sent: 0, failed: 0, dropped: 0, pending: 3 })
+    expect(summary).toEqual({ sent: 0, failed: 0, dropped: 0, pending: 3, persisted: 0 })
     expect(seen.filter((s) => s.endsWith(':shutdown'))).toHaveLength(3)
     await logs.waitFor('touchpoints abandoned at close()')
     const stats = touchpoint.stats()

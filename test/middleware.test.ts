@@ -249,7 +249,7 @@ describe.each(EXPRESS_VERSIONS)('transactionaleTouchpoint on %s', (_version, exp
     expect(line.touchpoint).toBe('[redacted]')
     await touchpoint.flush()
     expect(fake.requests).toHaveLength(0)
-    expect(touchpoint.stats()).toMatchObject({ received: 1, sent: 1 })
+    expect(touchpoint.stats()).toMatchObject({ received: 1, sent: 0, dryRun: 1 })
   })
 
   test('close() waits for a delivery in flight, then reports it', async () => {
@@ -262,7 +262,7 @@ describe.each(EXPRESS_VERSIONS)('transactionaleTouchpoint on %s', (_version, exp
     const summary = await touchpoint.close()
     events.push('closed')
     expect(events).toEqual(['api answered', 'closed'])
-    expect(summary).toEqual({ sent: 1, failed: 0, dropped: 0, pending: 0 })
+    expect(summary).toEqual({ sent: 1, failed: 0, dropped: 0, pending: 0, persisted: 0 })
     expect(await touchpoint.close()).toEqual(summary)
   })
 
@@ -296,7 +296,7 @@ describe.each(EXPRESS_VERSIONS)('transactionaleTouchpoint on %s', (_version, exp
     const { country: _omit, ...withoutCountry } = MINIMAL
     await request(app).post('/checkout').send({ customer: withoutCountry }).expect(201)
     const line = await logs.waitFor('invalid customer')
-    expect(line.invalid).toEqual(['country: any.required'])
+    expect(line.invalid).toEqual(['country: required'])
     await touchpoint.flush()
     expect(fake.requests).toHaveLength(0)
   })

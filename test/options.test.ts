@@ -18,7 +18,7 @@ describe('options', () => {
     const resolved = resolveOptions(valid)
     expect(resolved).toMatchObject({
       apiKey: 'key-123',
-      routes: ['/checkout'],
+      route: ['/checkout'],
       methods: ['POST'],
       endpoint: 'https://www.transactionale.com/api/v1/transaction',
       timeoutMs: 10_000,
@@ -70,7 +70,7 @@ describe('options', () => {
     ['not a URL', { ...valid, endpoint: 'transactionale' }, CONFIG_ERROR_CODES.endpoint, /not a valid URL/],
     ['ftp endpoint', { ...valid, endpoint: 'ftp://127.0.0.1/x' }, CONFIG_ERROR_CODES.endpoint, /not supported/],
     ['credentials in URL', { ...valid, endpoint: 'https://u:p@x.it/' }, CONFIG_ERROR_CODES.endpoint, /credentials/],
-    ['timeout 0', { ...valid, timeoutMs: 0 }, CONFIG_ERROR_CODES.timeoutMs, /between 1 and/],
+    ['timeout 0', { ...valid, timeoutMs: 0 }, CONFIG_ERROR_CODES.timeoutMs, /from 1 to 600000/],
     ['timeout as string', { ...valid, timeoutMs: '10s' }, CONFIG_ERROR_CODES.timeoutMs, /whole number/],
     ['logger without methods', { ...valid, logger: console }, CONFIG_ERROR_CODES.logger, /pino logger/],
     ['enabled as string', { ...valid, enabled: 'yes' }, CONFIG_ERROR_CODES.enabled, /boolean/],
