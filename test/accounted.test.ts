@@ -10,31 +10,15 @@ import {
   type Hooks,
   type Options,
   type TouchpointMiddleware,
-  type TouchpointStats,
 } from '../src'
 import { clampDelay, MAX_TIMER_MS } from '../src/types'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
+import { accounted } from './helpers/accounted'
 import { captureLogs, type LogCapture } from './helpers/log-capture'
 import { ManualClock, until } from './helpers/manual-clock'
 import { EXPRESS_VERSIONS, type ExpressFactory } from './helpers/shop'
 
 const API_KEY = 'trx-key-accounted'
-
-/** The ledger equation of the issue: every order received is in exactly one place. */
-export function accounted(s: TouchpointStats): number {
-  return (
-    s.skipped.total +
-    s.invalid +
-    s.deduped +
-    s.sent +
-    s.failed +
-    s.dropped.total +
-    s.dryRun +
-    s.mapping +
-    s.queued +
-    s.inFlight
-  )
-}
 
 const customer = (orderId: unknown, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
   email: `buyer-${String(orderId).slice(0, 20)}@example.org`,

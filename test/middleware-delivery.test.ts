@@ -6,9 +6,9 @@ import {
   type Hooks,
   type Options,
   type TouchpointMiddleware,
-  type TouchpointStats,
 } from '../src'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
+import { accounted } from './helpers/accounted'
 import { captureLogs, type LogCapture } from './helpers/log-capture'
 import { ManualClock, until } from './helpers/manual-clock'
 import { createShop, EXPRESS_VERSIONS } from './helpers/shop'
@@ -20,13 +20,6 @@ const customer = (orderId: string): Record<string, string> => ({
   country: 'FR',
   orderId,
 })
-
-/** Every order received is in exactly one place. */
-function accounted(s: TouchpointStats): number {
-  return (
-    s.mapping + s.skipped.total + s.invalid + s.deduped + s.queued + s.inFlight + s.sent + s.failed + s.dropped.total
-  )
-}
 
 describe.each(EXPRESS_VERSIONS)('delivery through %s', (_version, expressFactory) => {
   let fake: FakeTransactionaleApi
