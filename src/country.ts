@@ -59,7 +59,9 @@ function buildLookup(): Map<string, string> {
 export function normalizeCountry(value: unknown): string | undefined {
   if (typeof value !== 'string' || value.length > 100) return undefined
   lookup ??= buildLookup()
-  const key = fold(value)
+  // Shops mostly store a clean code or name, which lower case alone turns into a key: skip the fold.
+  const lower = value.toLowerCase()
+  const key = lookup.has(lower) ? lower : fold(value)
   if (key === 'uk') return 'GB'
   return lookup.get(key)
 }

@@ -18,6 +18,14 @@ describe('normalizeCountry', () => {
     ['gbr', 'GB'],
     ['Frankreich', 'FR'],
     ["Côte d'Ivoire", 'CI'],
+    ['IT', 'IT'],
+    ['iT', 'IT'],
+    ['Deu', 'DE'],
+    ['GERMANY', 'DE'],
+    ['ITALIA', 'IT'],
+    ['U.K.', 'GB'],
+    ['united  kingdom', 'GB'],
+    ['ÖSTERREICH', 'AT'],
   ])('%j → %s', (input, code) => {
     expect(normalizeCountry(input)).toBe(code)
   })

@@ -1,4 +1,6 @@
-import { emailHash, toWirePayload, validateCustomer, WIRE_NAMES } from '../src/payload'
+import { createHash, createHmac } from 'node:crypto'
+import fc from 'fast-check'
+import { dedupeKeyOf, emailHash, toWirePayload, validateCustomer, WIRE_NAMES } from '../src/payload'
 import { FULL_CUSTOMER, FULL_WIRE_BODY } from './helpers/shop'
 
 describe('validateCustomer + toWirePayload', () => {
@@ -76,10 +78,206 @@ describe('validateCustomer + toWirePayload', () => {
   })
 })
 
-describe('emailHash', () => {
+describe('validateCustomer: names (item 6)', () => {
+  const base = { email: 'a@b.it', country: 'IT' }
+
+  test.each([
+    ['NUL', 'Ma\u0000rio'],
+    ['a line break', 'Mario\nRossi'],
+    ['a trailing line break', 'Mario\n'],
+    ['a tab', 'Mario\tRossi'],
+    ['DEL', 'Mario\u007f'],
+    ['a C1 control (U+0085)', 'Mario\u0085'],
+    ['a C1 control (U+009F)', '\u009fMario'],
+  ])('item 6: a first name with %s makes the order invalid: "firstName: control characters"', (_what, firstName) => {
+    expect(validateCustomer({ ...base, firstName })).toEqual({ ok: false, reasons: ['firstName: control characters'] })
+  })
+
+  test('item 6: a last name with control characters is dropped; the order is still sent', () => {
+    const result = validateCustomer({ ...base, firstName: 'Mario', lastName: 'Rossi\r\nX-Injected: 1' })
+    if (!result.ok) throw new Error(result.reasons.join())
+    expect(result.dropped).toEqual(['lastName'])
+    expect(result.customer).not.toHaveProperty('lastName')
+  })
+
+  test.each([
+    ['right-to-left override and pop', '\u202eMario\u202c', 'Mario'],
+    ['bidi isolates', '\u2066Mario\u2069', 'Mario'],
+    ['directional marks', '\u200eMa\u200frio', 'Mario'],
+    ['zero-width characters', 'Ma\u200bri\u200c\u200do', 'Mario'],
+    ['BOM and word joiner', '\ufeffMa\u2060rio', 'Mario'],
+    ['soft hyphen', 'Ma\u00adrio', 'Mario'],
+    ['around spaces', ' \u200b Mario \u200b ', 'Mario'],
+  ])('item 6: formatting characters are stripped from both names: %s', (_what, raw, clean) => {
+    const result = validateCustomer({ ...base, firstName: raw, lastName: raw })
+    if (!result.ok) throw new Error(result.reasons.join())
+    expect(result.customer.firstName).toBe(clean)
+    expect(result.customer.lastName).toBe(clean)
+    expect(result.dropped).toEqual([])
+  })
+
+  test('item 6: formatting characters do not count towards the 100-character limit', () => {
+    const firstName = `${'x'.repeat(100)}${'\u200b'.repeat(50)}`
+    const result = validateCustomer({ ...base, firstName })
+    expect(result.ok && result.customer.firstName).toBe('x'.repeat(100))
+  })
+
+  test('item 6: a name made only of formatting characters is empty: first name required, last name dropped', () => {
+    expect(validateCustomer({ ...base, firstName: '\u202e\u200b\ufeff' })).toEqual({
+      ok: false,
+      reasons: ['firstName: required'],
+    })
+    const result = validateCustomer({ ...base, firstName: 'Mario', lastName: '\u200b \u200d' })
+    expect(result.ok && result.dropped).toEqual(['lastName'])
+  })
+
+  test('item 6: property: a name that passes has no control or formatting characters and at most 100 characters', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary', maxLength: 120 }),
+        fc.string({ unit: 'binary', maxLength: 120 }),
+        (first, last) => {
+          const result = validateCustomer({ ...base, firstName: first, lastName: last })
+          if (!result.ok) return
+          for (const name of [result.customer.firstName, result.customer.lastName ?? 'x']) {
+            expect(name).not.toMatch(/[\p{Cc}\p{Cf}]/u)
+            expect(name.length).toBeGreaterThan(0)
+            expect(name.length).toBeLessThanOrEqual(100)
+          }
+        },
+      ),
+      { numRuns: 500 },
+    )
+  })
+
+  test('names in any script, with accents, apostrophes and hyphens, are kept as they are', () => {
+    for (const name of ["D'Angelo", 'Jean-Luc', 'Ñúñez', 'Łukasz', 'Σωκράτης', '山田', 'محمد']) {
+      const result = validateCustomer({ ...base, firstName: name, lastName: name })
+      expect(result.ok && [result.customer.firstName, result.customer.lastName]).toEqual([name, name])
+    }
+  })
+})
+
+describe('validateCustomer: order id (item 7)', () => {
+  const base = { email: 'a@b.it', firstName: 'A', country: 'IT' }
+
+  test('item 7: an order id of any length is kept, trimmed; a number becomes a string', () => {
+    const long = `ORD-${'9'.repeat(5000)}`
+    const result = validateCustomer({ ...base, orderId: ` ${long} ` })
+    if (!result.ok) throw new Error(result.reasons.join())
+    expect(result.customer.orderId).toBe(long)
+    expect(result.dropped).toEqual([])
+    const numeric = validateCustomer({ ...base, orderId: 1234567890123 })
+    expect(numeric.ok && numeric.customer.orderId).toBe('1234567890123')
+  })
+
+  test.each([
+    ['an object', { id: 1 }],
+    ['an array', ['A-1']],
+    ['a boolean', true],
+    ['NaN', NaN],
+    ['Infinity', Infinity],
+    ['an empty string', ''],
+    ['a blank string', '   '],
+    ['null', null],
+  ])('a bad order id (%s) is dropped and named; the order is still sent', (_what, orderId) => {
+    const result = validateCustomer({ ...base, orderId })
+    if (!result.ok) throw new Error(result.reasons.join())
+    expect(result.dropped).toEqual(['orderId'])
+    expect(result.customer).not.toHaveProperty('orderId')
+  })
+
+  test('item 7: dedupeKeyOf keeps an id of up to 128 characters and hashes a longer one', () => {
+    const short = 'x'.repeat(128)
+    const long = 'x'.repeat(129)
+    expect(dedupeKeyOf('A-1001')).toBe('A-1001')
+    expect(dedupeKeyOf(short)).toBe(short)
+    expect(dedupeKeyOf(long)).toBe(`sha256:${createHash('sha256').update(long).digest('hex')}`)
+    expect(dedupeKeyOf(long)).toMatch(/^sha256:[0-9a-f]{64}$/)
+    expect(dedupeKeyOf(`${long}y`)).not.toBe(dedupeKeyOf(long))
+  })
+})
+
+describe('validateCustomer: country and its default (item 9)', () => {
+  const base = { email: 'a@b.it', firstName: 'A' }
+
+  test.each([
+    ['missing', {}],
+    ['undefined', { country: undefined }],
+    ['null', { country: null }],
+    ['empty', { country: '' }],
+    ['blank', { country: '   ' }],
+    ["'Space'", { country: 'Space' }],
+    ["'Atlantis'", { country: 'Atlantis' }],
+    ['a number', { country: 39 }],
+    ['an object', { country: { code: 'IT' } }],
+  ])('item 9: country %s → the default, reported in `defaulted`; the order is still sent', (_what, country) => {
+    const result = validateCustomer({ ...base, ...country }, 'FR')
+    if (!result.ok) throw new Error(result.reasons.join())
+    expect(result.customer.country).toBe('FR')
+    expect(result.defaulted).toEqual(['country'])
+    expect(result.dropped).toEqual([])
+  })
+
+  test('item 9: a country that cannot be read falls back to the default too', () => {
+    const input = {
+      ...base,
+      get country(): string {
+        throw new Error('lazy field')
+      },
+    }
+    const result = validateCustomer(input, 'FR')
+    expect(result.ok && [result.customer.country, result.defaulted]).toEqual(['FR', ['country']])
+  })
+
+  test('item 9: a valid mapper country wins over the default; nothing is defaulted', () => {
+    const result = validateCustomer({ ...base, country: 'Germany' }, 'FR')
+    expect(result.ok && [result.customer.country, result.defaulted]).toEqual(['DE', []])
+  })
+
+  test('item 9: without a default, an unknown country and a missing one have readable reasons', () => {
+    expect(validateCustomer({ ...base, country: 'Atlantis' })).toEqual({
+      ok: false,
+      reasons: ['country: not a known country or code'],
+    })
+    expect(validateCustomer({ ...base, country: 42 })).toEqual({
+      ok: false,
+      reasons: ['country: not a known country or code'],
+    })
+    expect(validateCustomer(base)).toEqual({ ok: false, reasons: ['country: required'] })
+    expect(validateCustomer({ ...base, country: null })).toEqual({ ok: false, reasons: ['country: required'] })
+  })
+
+  test('item 9: every reason is a field name and short readable words, never a joi code or a value', () => {
+    expect(validateCustomer({ email: 'not-an-email', firstName: 'x'.repeat(101), country: 'XX' })).toEqual({
+      ok: false,
+      reasons: ['email: not a valid email address', 'firstName: too long', 'country: not a known country or code'],
+    })
+    expect(validateCustomer({ email: 42 })).toEqual({
+      ok: false,
+      reasons: ['email: must be a string', 'firstName: required', 'country: required'],
+    })
+    expect(validateCustomer({})).toEqual({
+      ok: false,
+      reasons: ['email: required', 'firstName: required', 'country: required'],
+    })
+  })
+})
+
+describe('emailHash (item 14)', () => {
   test('is short, stable, case-insensitive and does not contain the address', () => {
-    expect(emailHash('Mario@Example.com')).toBe(emailHash(' mario@example.com'))
-    expect(emailHash('mario@example.com')).toMatch(/^[0-9a-f]{12}$/)
-    expect(emailHash('a@b.it')).not.toBe(emailHash('c@b.it'))
+    expect(emailHash('Mario@Example.com', 'key')).toBe(emailHash(' mario@example.com', 'key'))
+    expect(emailHash('mario@example.com', 'key')).toMatch(/^[0-9a-f]{12}$/)
+    expect(emailHash('a@b.it', 'key')).not.toBe(emailHash('c@b.it', 'key'))
+  })
+
+  test('item 14: the hash is keyed: HMAC-SHA256 of the normalised address with the secret, 12 hex digits', () => {
+    const expected = createHmac('sha256', 'api-key-1').update('mario@example.com').digest('hex').slice(0, 12)
+    expect(emailHash(' Mario@Example.com ', 'api-key-1')).toBe(expected)
+    expect(emailHash('mario@example.com', 'api-key-1')).toBe(emailHash('mario@example.com', 'api-key-1'))
+    expect(emailHash('mario@example.com', 'api-key-2')).not.toBe(emailHash('mario@example.com', 'api-key-1'))
+    // An unkeyed hash of the address is what a log reader could compute from a list of addresses.
+    const unkeyed = createHash('sha256').update('mario@example.com').digest('hex').slice(0, 12)
+    expect(emailHash('mario@example.com', 'api-key-1')).not.toBe(unkeyed)
   })
 })
