@@ -1,10 +1,15 @@
 /**
  * The HTTP client: one lean axios instance per middleware, built once, that POSTs an already
  * serialised body over keep-alive connections and reports what happened without throwing.
+ *
+ * Only the status line and `Retry-After` matter, so the status decides the result as soon as the
+ * headers arrive; the body is then read and thrown away, up to a small cap, only so that the
+ * keep-alive socket can be reused. `timeoutMs` is a wall-clock deadline for the whole attempt
+ * (connect, headers and body), so a slow or endless body cannot hold a delivery slot or a socket.
  */
-import http from 'node:http'
+import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import axios, { type AxiosInstance } from 'axios'
+import axios, { type AxiosInstance, type AxiosResponse, type GenericAbortSignal } from 'axios'
 
 /** What one HTTP attempt produced. Never contains the API key. */
 export type HttpResult =
@@ -27,54 +32,74 @@ export type HttpClient = (body: string) => Promise<HttpResult>
 export interface HttpClientOptions {
   readonly endpoint: string
   readonly apiKey: string
+  /** Wall-clock deadline of one attempt: connect, headers and reading the response body. */
   readonly timeoutMs: number
   readonly userAgent: string
   readonly maxSockets: number
 }
 
 /**
+ * Response body bytes read (and discarded) so the socket can go back to the keep-alive pool. The API
+ * answers with a few bytes of JSON; anything bigger is not worth reading, and dropping that one
+ * socket is cheaper than buffering or draining it.
+ */
+export const RESPONSE_BODY_CAP = 4096
+
+/**
  * Creates the client and the agents it owns; `destroy()` closes every socket, which also ends the
- * requests still in flight (they resolve as network errors).
+ * requests still in flight (those still waiting for headers resolve as network errors).
  */
 export function createHttpClient(options: HttpClientOptions): { send: HttpClient; destroy: () => void } {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets }
   const httpAgent = new http.Agent(agentOptions)
   const httpsAgent = new https.Agent(agentOptions)
   const instance: AxiosInstance = axios.create({
-    timeout: options.timeoutMs,
     headers: {
       'X-Authorization': options.apiKey,
       'Content-Type': 'application/json',
       Accept: 'application/json',
       'User-Agent': options.userAgent,
     },
-    // Lean: the body is a ready string, the answer is not parsed or decompressed, statuses are ours
-    // to judge, no redirects (an API key must not follow one).
-    responseType: 'text',
+    // Lean: the body is a ready string, statuses are ours to judge, no redirects (an API key must not
+    // follow one). The answer is a stream that drain() reads under a cap, not a buffer axios fills
+    // without limit; undecompressed, so the cap counts bytes off the wire.
+    responseType: 'stream',
     transformRequest: [],
     transformResponse: [],
     validateStatus: null,
     maxRedirects: 0,
     decompress: false,
     adapter: 'http',
+    // No axios `timeout`: it only covers the wait for headers. Each attempt has its own deadline.
     // Axios looks up proxy environment variables on every request; do it once, here.
     ...(proxyConfigured() ? {} : { proxy: false as const }),
     httpAgent,
     httpsAgent,
   })
+  const { endpoint, timeoutMs } = options
 
   const send: HttpClient = async (body) => {
+    const attempt = new Attempt(timeoutMs)
+    let response: AxiosResponse<IncomingMessage>
     try {
       // request() with a plain config merges once; post() would merge twice.
-      const response = await instance.request({ method: 'post', url: options.endpoint, data: body })
-      const retryAfter: unknown = response.headers['retry-after']
-      return typeof retryAfter === 'string'
+      response = await instance.request<IncomingMessage>({
+        method: 'post',
+        url: endpoint,
+        data: body,
+        signal: attempt,
+      })
+    } catch (error) {
+      clearTimeout(attempt.timer)
+      // Only the code leaves this function: axios errors carry the request config, key included.
+      return { kind: 'network', code: attempt.aborted ? 'ETIMEDOUT' : errorCode(error) }
+    }
+    const retryAfter: unknown = response.headers['retry-after']
+    const result: HttpResult =
+      typeof retryAfter === 'string'
         ? { kind: 'response', status: response.status, retryAfter }
         : { kind: 'response', status: response.status }
-    } catch (error) {
-      // Only the code leaves this function: axios errors carry the request config, key included.
-      return { kind: 'network', code: errorCode(error) }
-    }
+    return drain(response.data, attempt, result)
   }
 
   return {
@@ -86,6 +111,83 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
   }
 }
 
+/**
+ * One attempt's deadline, and the abort signal axios listens to. It implements axios's
+ * `GenericAbortSignal` itself because `new AbortController()` plus an `'abort'` listener costs several
+ * µs per request on Node 20 (EventTarget), more than all the rest of our per-request work; one
+ * listener slot is all axios uses. A class with a shared timer callback, not closures: this runs for
+ * every touchpoint.
+ */
+class Attempt implements GenericAbortSignal {
+  /** Set when the deadline has passed. */
+  aborted = false
+  readonly timer: NodeJS.Timeout
+  /** The response body being drained, once the headers are in. */
+  body: IncomingMessage | undefined = undefined
+  private onAbort: (() => void) | undefined = undefined
+
+  constructor(timeoutMs: number) {
+    this.timer = setTimeout(onDeadline, timeoutMs, this)
+    // The socket keeps the process alive while the attempt runs; the deadline need not.
+    this.timer.unref()
+  }
+
+  addEventListener(_type: 'abort', listener: () => void): void {
+    this.onAbort = listener
+  }
+
+  removeEventListener(_type: 'abort', listener: () => void): void {
+    if (this.onAbort === listener) this.onAbort = undefined
+  }
+
+  abort(): void {
+    this.aborted = true
+    // Before the headers axios owns the request and turns the abort into a rejection; after them the
+    // body is ours, and destroying it (the socket too, as the body is unfinished) ends drain().
+    if (this.body === undefined) this.onAbort?.()
+    else this.body.destroy()
+  }
+}
+
+function onDeadline(attempt: Attempt): void {
+  attempt.abort()
+}
+
+/**
+ * Reads and discards the body so the socket returns to the pool, then resolves with `result`
+ * whatever happens to the body: the status line has already decided the outcome, and a delivered
+ * touchpoint must not turn into a retry (a duplicate email) because the connection broke afterwards.
+ */
+function drain(body: IncomingMessage, attempt: Attempt, result: HttpResult): HttpResult | Promise<HttpResult> {
+  // Nothing to read when the deadline has passed, when the body was cut before this ran (a closed
+  // stream emits no more events to wait for) or when it declares more than the cap: drop it unread.
+  const declared = body.headers['content-length']
+  if (attempt.aborted || body.closed || (declared !== undefined && Number(declared) > RESPONSE_BODY_CAP)) {
+    clearTimeout(attempt.timer)
+    body.on('error', ignore).destroy()
+    return result
+  }
+  attempt.body = body
+  return new Promise((resolve) => {
+    let bytes = 0
+    body.on('data', (chunk: Buffer) => {
+      // Counted, never kept. One socket read (up to 64 KiB) can pass before the cap trips.
+      bytes += chunk.length
+      if (bytes > RESPONSE_BODY_CAP) body.destroy()
+    })
+    // A reset mid-body is reported on the stream; the status already stands.
+    body.on('error', ignore)
+    // 'close' follows both the end of the body (by then the socket is back in the pool) and its
+    // destruction (reset, cap, deadline, destroy()): one listener settles every case.
+    body.on('close', () => {
+      clearTimeout(attempt.timer)
+      resolve(result)
+    })
+  })
+}
+
+function ignore(): void {}
+
 function proxyConfigured(): boolean {
   const env = process.env
   return Boolean(
@@ -94,9 +196,6 @@ function proxyConfigured(): boolean {
 }
 
 function errorCode(error: unknown): string {
-  if (axios.isAxiosError(error)) {
-    if (error.code === 'ECONNABORTED' && /timeout/i.test(error.message)) return 'ETIMEDOUT'
-    return error.code ?? 'ERR_NETWORK'
-  }
+  if (axios.isAxiosError(error)) return error.code ?? 'ERR_NETWORK'
   return 'ERR_UNKNOWN'
 }
