@@ -8,8 +8,8 @@ import http from 'node:http'
 import type { NextFunction, Request, Response } from 'express'
 import pino from 'pino'
 import { transactionaleTouchpoint } from '../src'
-import { createDispatcher, type Touchpoint } from '../src/dispatcher'
-import { createHookRunner } from '../src/hooks'
+import { createDelivery } from '../test/helpers/delivery'
+import { ManualClock } from '../test/helpers/manual-clock'
 import { createHttpClient } from '../src/http-client'
 import { toWirePayload, validateCustomer } from '../src/payload'
 import { median } from './stats'
@@ -107,7 +107,7 @@ export async function deliveryThroughput(
       userAgent: 'bench',
       maxSockets: 8,
     })
-    const dispatcher = createDispatcher(
+    const dispatcher = createDelivery(
       {
         concurrency: 8,
         maxSize: count,
@@ -115,10 +115,10 @@ export async function deliveryThroughput(
         dedupe: { windowMs: 86_400_000, maxEntries: 100_000 },
         logPersonalData: false,
       },
-      { send: client.send, logger: silent, hooks: createHookRunner({}, silent) },
+      { send: client.send, logger: silent, clock: new ManualClock() },
     )
     const start = process.hrtime.bigint()
-    for (let i = 0; i < count; i++) dispatcher.submit({ body: body(i), orderId: `t-${i}-${start}` })
+    for (let i = 0; i < count; i++) void dispatcher.submit({ body: body(i), orderId: `t-${i}-${start}` })
     await dispatcher.flush()
     const seconds = Number(process.hrtime.bigint() - start) / 1e9
     if (dispatcher.stats().sent !== count) throw new Error(`sent ${dispatcher.stats().sent} of ${count}`)
@@ -136,10 +136,10 @@ export async function deliveryThroughput(
 }
 
 /** Heap bytes per queued touchpoint, built exactly as the middleware builds them. */
-export function bytesPerQueuedTouchpoint(count: number): number {
+export async function bytesPerQueuedTouchpoint(count: number): Promise<number> {
   const gc = (globalThis as { gc?: () => void }).gc
   if (gc === undefined) throw new Error('run with node --expose-gc')
-  const dispatcher = createDispatcher(
+  const dispatcher = createDelivery(
     {
       concurrency: 1,
       maxSize: count,
@@ -147,10 +147,11 @@ export function bytesPerQueuedTouchpoint(count: number): number {
       dedupe: { windowMs: 86_400_000, maxEntries: count * 2 },
       logPersonalData: false,
     },
-    { send: () => new Promise(() => undefined), logger: silent, hooks: createHookRunner({}, silent) },
+    { send: () => new Promise(() => undefined), logger: silent, clock: new ManualClock() },
   )
-  dispatcher.submit({ body: body(-1), orderId: 'in-flight' }) // occupies the one slot
-  const make = (i: number): Touchpoint => {
+  await dispatcher.submit({ body: body(-1), orderId: 'in-flight' }) // occupies the one slot
+  await new Promise((resolve) => setImmediate(resolve))
+  const make = (i: number): { body: string; orderId: string | undefined } => {
     const result = validateCustomer({
       orderId: `order-${i}`,
       email: `customer.${i}@example.org`,
@@ -168,11 +169,12 @@ export function bytesPerQueuedTouchpoint(count: number): number {
   }
   gc()
   const before = process.memoryUsage().heapUsed
-  for (let i = 0; i < count; i++) dispatcher.submit(make(i))
+  for (let i = 0; i < count; i++) void dispatcher.submit(make(i))
+  await new Promise((resolve) => setImmediate(resolve))
   gc()
   const after = process.memoryUsage().heapUsed
   if (dispatcher.stats().queued !== count) throw new Error('not all queued')
-  dispatcher.abandon()
+  await dispatcher.stop()
   return (after - before) / count
 }
 

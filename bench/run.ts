@@ -285,7 +285,7 @@ async function main(): Promise<void> {
   await load(shop, rate, orders / rate, '/checkout', 'outage')
   const memory = (await stop(shop.child)) as Extract<FromChild, { type: 'memory' }> | undefined
   const samples = memory?.samples ?? []
-  const perTouchpoint = bytesPerQueuedTouchpoint(10_000)
+  const perTouchpoint = await bytesPerQueuedTouchpoint(10_000)
   // Flat = once the queue is at its cap, the heap's level (median of the GC sawtooth) and RSS stop growing.
   const atCap = samples.filter((s) => s.queued >= 9_990)
   const third = Math.max(1, Math.floor(atCap.length / 3))

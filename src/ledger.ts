@@ -105,7 +105,9 @@ export function createLedger(settings: LedgerSettings, hooks: Hooks, log: Log, c
       skipped[reason]++
       if (reason === 'status') log.write('skippedStatus', { status })
       else log.write('skippedNoCustomer')
-      run.emit('onSkipped', () => (status === undefined ? { orderId: undefined, reason } : { orderId: undefined, reason, status }))
+      run.emit('onSkipped', () =>
+        status === undefined ? { orderId: undefined, reason } : { orderId: undefined, reason, status },
+      )
     },
     invalid(stage, orderId, reasons, event) {
       counts.invalid++

@@ -172,7 +172,10 @@ export const OPTION_TABLE = {
   apiKey: spec('— (required)', parseApiKey),
   route: spec('— (required)', parseRoute),
   methods: spec("`['POST']`", parseMethods),
-  mapper: spec('reads `res.locals.transactionale`', (value, report) => (fn(value, report) as Mapper) ?? DEFAULTS.mapper),
+  mapper: spec(
+    'reads `res.locals.transactionale`',
+    (value, report) => (fn(value, report) as Mapper) ?? DEFAULTS.mapper,
+  ),
   mapperTimeoutMs: spec('`10000`', (value, report) =>
     wholeNumber(value ?? DEFAULTS.mapperTimeoutMs, [1, 3_600_000], DEFAULTS.mapperTimeoutMs, report),
   ),
@@ -313,13 +316,16 @@ function parseRetry(value: unknown, report: Report): ResolvedRetry {
 }
 
 function parseDedupe(value: unknown, report: Report): ResolvedDedupe {
-  const { key, ...numbers } = (isPlainObject(value) ? value : {}) as Record<string, unknown>
+  const { key, ...numbers } = isPlainObject(value) ? value : {}
   const resolved = parseNested('dedupe', value === undefined || !isPlainObject(value) ? value : numbers, report)
   let dedupeKey: ResolvedDedupe['key'] = DEFAULTS.dedupe.key
   if (key === 'orderId' || key === 'email' || typeof key === 'function') {
     dedupeKey = key as ResolvedDedupe['key']
   } else if (key !== undefined) {
-    report(`must be 'orderId', 'email' or a function (customer) => string | undefined (got ${describe(key)})`, 'dedupe.key')
+    report(
+      `must be 'orderId', 'email' or a function (customer) => string | undefined (got ${describe(key)})`,
+      'dedupe.key',
+    )
   }
   return { ...resolved, key: dedupeKey }
 }
@@ -337,7 +343,7 @@ function parseHooks(value: unknown, report: Report): Hooks {
       report(`must be a function (got ${describe(hook)})`, `hooks.${name}`)
     }
   }
-  return hooks as Hooks
+  return hooks
 }
 
 const STORE_METHODS = ['open', 'add', 'claim', 'delivered', 'retry', 'failed', 'release', 'drain', 'counts', 'close']
@@ -373,7 +379,10 @@ function parseNested<N extends NestedName>(option: N, value: unknown, report: Re
   for (const [key, field] of Object.entries(value)) {
     const range = bounds[key]
     if (range === undefined) {
-      report(unknownName('field', key, option === 'dedupe' ? [...Object.keys(bounds), 'key'] : Object.keys(bounds)), `${option}.${key}`)
+      report(
+        unknownName('field', key, option === 'dedupe' ? [...Object.keys(bounds), 'key'] : Object.keys(bounds)),
+        `${option}.${key}`,
+      )
     } else if (field !== undefined) {
       resolved[key] = wholeNumber(field, range, resolved[key] ?? 0, report, `${option}.${key}`)
     }

@@ -65,7 +65,12 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
     try {
       return settings.isSuccess(status) === true
     } catch (error) {
-      ledger.invalid('isSuccess', undefined, [`isSuccess: ${describeError(error, settings.logPersonalData)}`], 'invalidIsSuccess')
+      ledger.invalid(
+        'isSuccess',
+        undefined,
+        [`isSuccess: ${describeError(error, settings.logPersonalData)}`],
+        'invalidIsSuccess',
+      )
       return undefined
     }
   }

@@ -41,7 +41,13 @@ const validish = fc.record({
   email: fc.oneof(fc.emailAddress(), nasty),
   firstName: fc.oneof(fc.constantFrom('Mario', 'Ana', 'Zoë'), nasty),
   country: fc.oneof(fc.constantFrom('IT', 'de', 'Germany', 'Atlantis', '', 'Space'), nasty, fc.constant(null)),
-  orderId: fc.oneof(fc.uuid(), fc.integer(), fc.string({ maxLength: 300 }), fc.constant({ id: 1 }), fc.constant(MEGABYTE)),
+  orderId: fc.oneof(
+    fc.uuid(),
+    fc.integer(),
+    fc.string({ maxLength: 300 }),
+    fc.constant({ id: 1 }),
+    fc.constant(MEGABYTE),
+  ),
   lastName: fc.option(nasty, { nil: undefined }),
   zipCode: fc.option(fc.oneof(fc.constant('00100'), nasty, fc.integer()), { nil: undefined }),
   gender: fc.option(fc.constantFrom('M', 'f', 'X', 7), { nil: undefined }),
@@ -51,37 +57,53 @@ const validish = fc.record({
 /** A mapper result: built anew for each call (getters and proxies are not plain data). */
 const resultArb: fc.Arbitrary<() => unknown> = fc.oneof(
   validish.map((c) => () => ({ ...c })),
-  validish.map((c) => () => JSON.parse(JSON.stringify(c).replace('{', '{"__proto__":{"email":"x@example.it"},'))),
-  fc
-    .tuple(validish, fc.constantFrom('email', 'firstName', 'country', 'orderId', 'zipCode'))
-    .map(([c, field]) => () =>
-      Object.defineProperty({ ...c }, field, {
-        enumerable: true,
-        get() {
-          throw new Error('lazy field not loaded')
-        },
-      }),
-    ),
-  validish.map((c) => () =>
-    new Proxy(
-      { ...c },
-      {
-        get() {
-          throw new Error('proxy trap')
-        },
-        ownKeys() {
-          throw new Error('proxy trap')
-        },
-      },
-    ),
+  validish.map(
+    (c) => (): unknown =>
+      JSON.parse(JSON.stringify(c).replace('{', '{"__proto__":{"email":"x@example.it"},')) as unknown,
   ),
-  fc.anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true }).map((v) => () => v),
+  fc.tuple(validish, fc.constantFrom('email', 'firstName', 'country', 'orderId', 'zipCode')).map(
+    ([c, field]) =>
+      () =>
+        Object.defineProperty({ ...c }, field, {
+          enumerable: true,
+          get() {
+            throw new Error('lazy field not loaded')
+          },
+        }),
+  ),
+  validish.map(
+    (c) => () =>
+      new Proxy(
+        { ...c },
+        {
+          get() {
+            throw new Error('proxy trap')
+          },
+          ownKeys() {
+            throw new Error('proxy trap')
+          },
+        },
+      ),
+  ),
+  fc
+    .anything({ withBigInt: true, withDate: true, withMap: true, withSet: true, withTypedArray: true })
+    .map((v) => () => v),
   fc.constantFrom(null, undefined, 0, '', true, Symbol('s'), () => 'fn').map((v) => () => v),
 )
 
 const orderArb: fc.Arbitrary<Order> = fc.record({
   status: fc.constantFrom(200, 201, 201, 201, 204, 299, 302, 303, 400, 500),
-  mode: fc.constantFrom<Mode>('sync', 'sync', 'async', 'async', 'throw', 'reject', 'rejectDbError', 'hang', 'thenableThrows'),
+  mode: fc.constantFrom<Mode>(
+    'sync',
+    'sync',
+    'async',
+    'async',
+    'throw',
+    'reject',
+    'rejectDbError',
+    'hang',
+    'thenableThrows',
+  ),
   result: resultArb,
 })
 
@@ -130,14 +152,17 @@ interface Answer {
 
 function post(port: number, key: string): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ port, host: '127.0.0.1', method: 'POST', path: '/checkout', headers: { 'x-order': key } }, (res) => {
-      const chunks: Buffer[] = []
-      res.on('data', (c: Buffer) => chunks.push(c))
-      res.on('end', () => {
-        const { date: _date, connection: _connection, 'keep-alive': _keepAlive, ...headers } = res.headers
-        resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8') })
-      })
-    })
+    const req = http.request(
+      { port, host: '127.0.0.1', method: 'POST', path: '/checkout', headers: { 'x-order': key } },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () => {
+          const { date: _date, connection: _connection, 'keep-alive': _keepAlive, ...headers } = res.headers
+          resolve({ status: res.statusCode ?? 0, headers, body: Buffer.concat(chunks).toString('utf8') })
+        })
+      },
+    )
     req.on('error', reject)
     req.end()
   })
@@ -149,6 +174,7 @@ const listen = (app: http.RequestListener): Promise<http.Server> =>
     server.listen(0, '127.0.0.1', () => resolve(server))
   })
 
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const CONTROL = /[\u0000-\u001f\u007f-\u009f]/
 const FORMAT = /\p{Cf}/u
 const WIRE_KEYS = new Set([
@@ -178,7 +204,9 @@ function validWireBody(body: unknown): boolean {
     typeof b.country === 'string' &&
     /^[A-Z]{2}$/.test(b.country) &&
     typeof b.first_name === 'string' &&
-    names.every((n) => typeof n === 'string' && n.trim() !== '' && n.length <= 100 && !CONTROL.test(n) && !FORMAT.test(n))
+    names.every(
+      (n) => typeof n === 'string' && n.trim() !== '' && n.length <= 100 && !CONTROL.test(n) && !FORMAT.test(n),
+    )
   )
 }
 

@@ -1,12 +1,7 @@
 // End to end through Express 4 / 5: dedupe of double submits, hooks, close() with live and dead APIs,
 // and stats() that add up.
 import request from 'supertest'
-import {
-  transactionaleTouchpoint,
-  type Hooks,
-  type Options,
-  type TouchpointMiddleware,
-} from '../src'
+import { transactionaleTouchpoint, type Hooks, type Options, type TouchpointMiddleware } from '../src'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
 import { accounted } from './helpers/accounted'
 import { captureLogs, type LogCapture } from './helpers/log-capture'
