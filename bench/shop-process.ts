@@ -13,7 +13,7 @@ import type { AddressInfo } from 'node:net'
 import axios from 'axios'
 import express from 'express'
 import pino from 'pino'
-import { transactionaleTouchpoint, type TouchpointMiddleware } from '../src'
+import { transactionaleTouchpoint, type Customer, type TouchpointMiddleware } from '../src'
 import { nowNs, send, type ToChild } from './ipc'
 
 const variant = process.env.BENCH_VARIANT ?? 'none'
@@ -44,7 +44,7 @@ app.use((_req, res, next) => {
   next()
 })
 
-const customerOf = (body: { id: string }): Record<string, string> => ({
+const customerOf = (body: { id: string }): Customer => ({
   orderId: body.id,
   email: `${body.id}@example.org`,
   firstName: 'Bench',

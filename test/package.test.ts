@@ -1,6 +1,7 @@
-// Packs the real tarball and loads it the way a shop would, with require and with import.
-import { execFileSync } from 'node:child_process'
-import { mkdirSync, readFileSync, rmSync } from 'node:fs'
+// Packs the real tarball and loads it the way a shop would, with require and with import, and
+// compiles a shop's TypeScript against its types.
+import { execFileSync, spawnSync } from 'node:child_process'
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../src/version'
 
@@ -69,4 +70,83 @@ test('loads with import (ESM)', () => {
     `import * as m from '${PACKAGE_NAME}'; import * as t from '${PACKAGE_NAME}/testing'; ${probe}`,
   ])
   expect(JSON.parse(out)).toEqual(expected)
+})
+
+// A shop's TypeScript, compiled with the repo's tsc against the packed .d.ts / .d.mts files.
+const consumer = path.join(sandbox, 'consumer')
+const usesPackage = `
+import express from 'express'
+import express4 from 'express4'
+import { transactionaleTouchpoint, type Customer } from '${PACKAGE_NAME}'
+import { startFakeTransactionaleApi, type FakeApiOptions } from '${PACKAGE_NAME}/testing'
+
+const fakeOptions: FakeApiOptions = { port: 4599, apiKey: 'k' }
+export const fake = startFakeTransactionaleApi(fakeOptions)
+const app = express()
+app.use(transactionaleTouchpoint({ apiKey: 'k', route: '/checkout' }))
+app.post('/checkout', (_req, res) => {
+  res.locals.transactionale = { email: 'a@b.it', firstName: 'A', country: 'IT' }
+  const customer: Customer | null | undefined = res.locals.transactionale
+  res.json(customer)
+})
+express4().post('/checkout', (_req, res) => {
+  res.locals.transactionale = null
+  res.locals.other = 'any other local stays untyped'
+  res.end()
+})
+`
+const wrongLocals = (expressModule: string): string => `
+import express from '${expressModule}'
+import '${PACKAGE_NAME}'
+
+express().post('/checkout', (_req, res) => {
+  res.locals.transactionale = { email: 1 }
+  res.end()
+})
+`
+const WRONG_LINE = 6
+
+/** Runs tsc on `files` (in the consumer folder); returns its errors as `file(line): TSxxxx`. */
+const compile = (options: string[], files: string[]): string[] => {
+  const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
+  const common = ['--noEmit', '--pretty', 'false', '--strict', '--esModuleInterop', '--types', 'node']
+  const result = spawnSync(process.execPath, [tsc, ...common, ...options, ...files], {
+    cwd: consumer,
+    encoding: 'utf8',
+  })
+  expect(result.error).toBeUndefined()
+  const errors = [...result.stdout.matchAll(/^(\S+)\((\d+),\d+\): error (TS\d+)/gm)].map(
+    ([, file, line, code]) => `${file}(${line}): ${code}`,
+  )
+  // A failure without a parsable error (a crash, a bad flag) must not pass as "no errors".
+  if (errors.length === 0)
+    expect({ status: result.status, out: result.stdout + result.stderr }).toEqual({ status: 0, out: '' })
+  return errors
+}
+
+describe('a TypeScript consumer', () => {
+  beforeAll(() => {
+    mkdirSync(consumer, { recursive: true })
+    writeFileSync(path.join(consumer, 'uses.ts'), usesPackage)
+    writeFileSync(path.join(consumer, 'uses.mts'), usesPackage)
+    writeFileSync(path.join(consumer, 'wrong-locals.ts'), wrongLocals('express'))
+    writeFileSync(path.join(consumer, 'wrong-locals4.mts'), wrongLocals('express4'))
+  })
+
+  test('compiles with moduleResolution "node" (node10): typesVersions maps /testing', () => {
+    // Resolution is what this checks; the node16 run checks the declaration files themselves (slower).
+    expect(compile(['--module', 'commonjs', '--moduleResolution', 'node', '--skipLibCheck'], ['uses.ts'])).toEqual([])
+  }, 60_000)
+
+  test('compiles with moduleResolution "node16", from CJS and from ESM', () => {
+    expect(compile(['--module', 'node16', '--moduleResolution', 'node16'], ['uses.ts', 'uses.mts'])).toEqual([])
+  }, 60_000)
+
+  test('gets a type error for a res.locals.transactionale that is not a Customer (Express 4 and 5)', () => {
+    const errors = compile(
+      ['--module', 'node16', '--moduleResolution', 'node16', '--skipLibCheck'],
+      ['wrong-locals.ts', 'wrong-locals4.mts'],
+    )
+    expect(errors).toEqual([`wrong-locals.ts(${WRONG_LINE}): TS2322`, `wrong-locals4.mts(${WRONG_LINE}): TS2322`])
+  }, 60_000)
 })
