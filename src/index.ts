@@ -1,14 +1,30 @@
 /** Public entry point of express-transactionale. */
 export { transactionaleTouchpoint } from './middleware'
-export type { TouchpointMiddleware, TouchpointStats, CloseOptions, TouchpointDeps } from './middleware'
+export type { TouchpointMiddleware, TouchpointStats, CloseOptions, CloseSummary, TouchpointDeps } from './middleware'
 export { DEFAULTS } from './options'
-export type { Options, Mapper, MapperResult } from './options'
+export type { Options, Mapper, MapperResult, DedupeKey } from './options'
+export { memoryStore } from './stores/memory-store'
+export type {
+  TouchpointStore,
+  StoreContext,
+  StoreCounts,
+  NewTouchpoint,
+  StoredTouchpoint,
+  DeadLetter,
+  AddResult,
+} from './stores/store'
 export type { Customer, WirePayload } from './payload'
+import './locals' // types res.locals.transactionale (a global augmentation of Express.Locals)
 export { WIRE_NAMES } from './payload'
 export { normalizeCountry } from './country'
 export { TouchpointConfigError, CONFIG_ERROR_CODES } from './errors'
 export type { ConfigProblem, ConfigErrorCode } from './errors'
-export type { CloseSummary, Clock } from './dispatcher'
+export type { Clock } from './types'
+export { OBSERVE } from './observe'
+export type { Observer, AttemptObservation } from './observe'
+export { LOG_MESSAGES } from './logger'
+export type { OutageState } from './delivery/outage'
+export type { LedgerCounts } from './ledger'
 export type {
   Hooks,
   SentEvent,
@@ -19,6 +35,7 @@ export type {
   SkipReason,
   DropReason,
   FailReason,
+  InvalidStage,
 } from './hooks'
 export type { HttpClient, HttpResult } from './http-client'
 export type { RoutePattern } from './route-matcher'

@@ -9,6 +9,7 @@ import { createHttpClient, type HttpClient } from './http-client'
 import { createLedger, type LedgerCounts } from './ledger'
 import { createLog } from './logger'
 import { DEFAULTS, resolveOptions, type Options } from './options'
+import { createObservers, OBSERVE, type Observer } from './observe'
 import { createPipeline } from './pipeline'
 import { hookResponse } from './response-hook'
 import { createRouteMatcher } from './route-matcher'
@@ -32,6 +33,8 @@ export interface TouchpointStats extends LedgerCounts {
   inFlight: number
   /** `open` (full concurrency), `paused` (waiting after a failure) or `probing` (one request at a time). */
   state: OutageState
+  /** Requests allowed in flight now: the concurrency limit as the outage state allows it (0 while paused, 1 while probing). */
+  limit: number
   /** What the store holds: waiting touchpoints (of any process, for a shared durable store) and dead letters. */
   store: { kind: string; waiting: number; deadLetters: number }
 }
@@ -73,6 +76,8 @@ export interface TouchpointMiddleware {
   flush(): Promise<void>
   /** A snapshot of the counters. */
   stats(): TouchpointStats
+  /** Attaches an instrument to every HTTP attempt (used by `express-transactionale/metrics`); returns a detach function. */
+  [OBSERVE](observer: Observer): () => void
 }
 
 /** Replaceable parts, for tests and benchmarks. */
@@ -123,9 +128,19 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     clock,
     logger: log.logger,
   })
+  const observers = createObservers()
   const pump = createPump(
     { concurrency: settings.queue.concurrency, retry: settings.retry },
-    { store, opened, send: deps.send ?? client.send, ledger, log, clock, random: deps.random ?? Math.random },
+    {
+      store,
+      opened,
+      send: deps.send ?? client.send,
+      ledger,
+      log,
+      clock,
+      random: deps.random ?? Math.random,
+      observers,
+    },
   )
   const pipeline = createPipeline(settings, { pump, ledger, log, clock, durable: store.durable })
   let closing: Promise<CloseSummary> | undefined
@@ -208,6 +223,7 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     return closing
   }
   middleware.stats = stats
+  middleware[OBSERVE] = (observer) => observers.add(observer)
   return middleware
 }
 

@@ -6,6 +6,7 @@
 import type { HttpClient, HttpResult } from '../http-client'
 import type { Ledger } from '../ledger'
 import type { Log } from '../logger'
+import type { Observers } from '../observe'
 import type { NewTouchpoint, StoredTouchpoint, TouchpointStore } from '../stores/store'
 import type { Clock } from '../types'
 import { createOutage, type OutageState } from './outage'
@@ -25,6 +26,8 @@ export interface PumpDeps {
   readonly log: Log
   readonly clock: Clock
   readonly random: () => number
+  /** Instruments watching each attempt (metrics); none by default. */
+  readonly observers?: Observers
 }
 
 /** The pump's gauges, for `stats()`. */
@@ -35,6 +38,8 @@ export interface PumpStats {
   inFlight: number
   /** The outage state. */
   state: OutageState
+  /** Requests allowed in flight now: the concurrency limit, as the outage state allows it (0 while paused). */
+  limit: number
 }
 
 /** What stopping left behind. */
@@ -149,13 +154,26 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     dueTimer.unref?.()
   }
 
+  const { observers } = deps
   const attempt = (t: StoredTouchpoint): void => {
     inFlight.add(t)
     const attempts = t.attempts + 1
+    const started = clock.now()
     const done = (result: HttpResult): void => {
       if (!inFlight.delete(t)) return // abandoned at stop(): already reported or persisted
       try {
-        settle(t, attempts, classify(result, settings.retry, clock.now()))
+        const now = clock.now()
+        const verdict = classify(result, settings.retry, now)
+        if (observers !== undefined && observers.size > 0) {
+          const status = result.kind === 'response' ? result.status : undefined
+          observers.attempt(
+            status === undefined
+              ? { durationMs: now - started, verdict: verdict.kind }
+              : { durationMs: now - started, verdict: verdict.kind, status },
+          )
+          if (verdict.kind === 'delivered') observers.delivered(now - t.receivedAt)
+        }
+        settle(t, attempts, verdict)
       } catch (error) {
         log.write('internalError', { error: error instanceof Error ? error.name : typeof error })
       }
@@ -251,6 +269,11 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       for (const id of store.waitingOrderIds?.(limit - ids.length) ?? []) ids.push(id)
       return ids
     },
-    stats: () => ({ queued, inFlight: inFlight.size, state: outage.state }),
+    stats: () => ({
+      queued,
+      inFlight: inFlight.size,
+      state: outage.state,
+      limit: outage.allowance(settings.concurrency),
+    }),
   }
 }
