@@ -45,6 +45,18 @@ export interface FakeApiOptions {
   readonly apiKey?: string
   /** Answer for requests that no scripted reply is left for. Defaults to `{ status: 200 }`. */
   readonly defaultReply?: FakeReply
+  /**
+   * Every answer (scripted or default) waits this long first, on top of its own `delayMs`: an API
+   * that is healthy but slow. Defaults to `0`.
+   */
+  readonly latencyMs?: number
+  /**
+   * Requests in flight the fake serves at once; above it, a request is answered at once with 429 and
+   * `Retry-After: <retryAfterSeconds>` (an API that rate-limits by concurrency). Defaults to none.
+   */
+  readonly maxInFlight?: number
+  /** The `Retry-After` (seconds) of the 429s of `maxInFlight`. Defaults to `1`. */
+  readonly retryAfterSeconds?: number
 }
 
 /** A running fake; see {@link startFakeTransactionaleApi}. */
@@ -63,6 +75,12 @@ export interface FakeTransactionaleApi {
   script(...replies: FakeReply[]): void
   /** Changes the reply for requests no script covers. */
   setDefaultReply(reply: FakeReply): void
+  /** Changes `latencyMs` and `maxInFlight` while running (`undefined` for `maxInFlight` lifts the cap). */
+  setLoad(load: { readonly latencyMs?: number; readonly maxInFlight?: number | undefined }): void
+  /** Requests being answered now (received, not yet answered). */
+  readonly inFlight: number
+  /** The most requests it has had in flight at once since it started. */
+  readonly maxInFlightSeen: number
   /** Resolves once at least `count` requests have been received. */
   waitForRequests(count: number): Promise<readonly RecordedRequest[]>
   /** Stops listening (connections are then refused) and drops open connections; `start()` resumes on the same port. */
@@ -81,6 +99,11 @@ export async function startFakeTransactionaleApi(options: FakeApiOptions = {}): 
   const sockets = new Set<Socket>()
   const timers = new Set<NodeJS.Timeout>()
   let defaultReply: FakeReply = options.defaultReply ?? { status: 200 }
+  let latencyMs = options.latencyMs ?? 0
+  let maxInFlight = options.maxInFlight
+  const retryAfter = String(options.retryAfterSeconds ?? 1)
+  let inFlight = 0
+  let maxInFlightSeen = 0
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = []
@@ -103,12 +126,25 @@ export async function startFakeTransactionaleApi(options: FakeApiOptions = {}): 
         receivedAt: Date.now(),
       }
       requests.push(recorded)
+      const overloaded = maxInFlight !== undefined && inFlight >= maxInFlight
       const reply: FakeReply =
         options.apiKey !== undefined && req.headers['x-authorization'] !== options.apiKey
           ? { status: 401 }
-          : (scripted.shift() ?? defaultReply)
+          : overloaded
+            ? { status: 429, headers: { 'Retry-After': retryAfter } }
+            : (scripted.shift() ?? defaultReply)
       events.emit('request', recorded)
-      answer(res, reply, recorded)
+      if (overloaded) return answer(res, reply, recorded)
+      inFlight++
+      maxInFlightSeen = Math.max(maxInFlightSeen, inFlight)
+      let counted = true
+      const release = (): void => {
+        if (counted) inFlight--
+        counted = false
+      }
+      res.once('finish', release)
+      res.once('close', release)
+      answer(res, latencyMs > 0 ? { ...reply, delayMs: (reply.delayMs ?? 0) + latencyMs } : reply, recorded)
     })
   })
   server.keepAliveTimeout = 30_000
@@ -163,6 +199,16 @@ export async function startFakeTransactionaleApi(options: FakeApiOptions = {}): 
     script: (...replies) => void scripted.push(...replies),
     setDefaultReply: (reply) => {
       defaultReply = reply
+    },
+    setLoad: (load) => {
+      if (load.latencyMs !== undefined) latencyMs = load.latencyMs
+      if ('maxInFlight' in load) maxInFlight = load.maxInFlight
+    },
+    get inFlight() {
+      return inFlight
+    },
+    get maxInFlightSeen() {
+      return maxInFlightSeen
     },
     waitForRequests: (count) =>
       new Promise((resolve) => {
