@@ -110,6 +110,7 @@ export async function deliveryThroughput(
     const dispatcher = createDelivery(
       {
         concurrency: 8,
+        maxConcurrency: 128,
         maxSize: count,
         retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
         dedupe: { windowMs: 86_400_000, maxEntries: 100_000 },
@@ -142,6 +143,7 @@ export async function bytesPerQueuedTouchpoint(count: number): Promise<number> {
   const dispatcher = createDelivery(
     {
       concurrency: 1,
+      maxConcurrency: 128,
       maxSize: count,
       retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
       dedupe: { windowMs: 86_400_000, maxEntries: count * 2 },

@@ -31,6 +31,7 @@ export const LOG_MESSAGES = {
   keyRejected: ['error', 'API key rejected by Transactionale: check the apiKey option (touchpoints are failing)'],
   paused: ['warn', 'Transactionale API unavailable: deliveries paused, then probed one at a time'],
   resumed: ['info', 'Transactionale API reachable again: deliveries resumed'],
+  concurrencyChanged: ['debug', 'concurrency limit changed'],
   queueFull: ['warn', 'touchpoint queue full: newest touchpoints are being dropped'],
   droppedClosed: ['warn', 'touchpoint dropped: the middleware is closed'],
   storeFailed: ['error', 'touchpoint store failed: touchpoint dropped'],

@@ -110,7 +110,8 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     apiKey: settings.apiKey,
     timeoutMs: settings.timeoutMs,
     userAgent: `${PACKAGE_NAME}/${PACKAGE_VERSION} (node ${process.version})`,
-    maxSockets: settings.queue.concurrency,
+    // The socket pool follows the most requests that may be in flight.
+    maxSockets: settings.queue.concurrency === 'auto' ? settings.queue.maxConcurrency : settings.queue.concurrency,
   })
   const ledger = createLedger(
     { logPersonalData: settings.logPersonalData, hashKey: settings.apiKey, maxSize: settings.queue.maxSize },
@@ -130,7 +131,11 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
   })
   const observers = createObservers()
   const pump = createPump(
-    { concurrency: settings.queue.concurrency, retry: settings.retry },
+    {
+      concurrency: settings.queue.concurrency,
+      maxConcurrency: settings.queue.maxConcurrency,
+      retry: settings.retry,
+    },
     {
       store,
       opened,

@@ -61,7 +61,11 @@ export interface Options {
   country?: string
   /** The API endpoint. `https:` only; `http:` is accepted for loopback hosts (local fakes). Defaults to `'https://www.transactionale.com/api/v1/transaction'`. */
   endpoint?: string
-  /** Timeout of one HTTP attempt, in milliseconds. Defaults to `10000`. */
+  /**
+   * Wall-clock deadline of one HTTP attempt, in milliseconds: connecting, the answer's status line
+   * and reading (at most 4 KB of) its body. A 2xx status counts as delivered whatever happens to the
+   * body after it. Defaults to `10000`.
+   */
   timeoutMs?: number
   /**
    * A pino logger (the shop's own), or one with pino's API (`(fields, message)` arguments, `child()`,
@@ -82,10 +86,12 @@ export interface Options {
   logPersonalData?: boolean
   /**
    * The delivery queue. `maxSize`: touchpoints that may wait (when full, the newest is dropped,
-   * counted and reported). `concurrency`: HTTP requests in flight at once while the API is healthy.
-   * Defaults to `{ maxSize: 10000, concurrency: 8 }`.
+   * counted and reported). `concurrency`: HTTP requests in flight at once while the API is healthy —
+   * `'auto'` adapts it to the API (arrival rate × latency, shrinking on timeouts, 429, 5xx and rising
+   * latency) between 1 and `maxConcurrency`; a number fixes it. `maxConcurrency` also sizes the
+   * socket pool. Defaults to `{ maxSize: 10000, concurrency: 'auto', maxConcurrency: 128 }`.
    */
-  queue?: { maxSize?: number; concurrency?: number }
+  queue?: { maxSize?: number; concurrency?: number | 'auto'; maxConcurrency?: number }
   /**
    * Retries of network errors, timeouts, 408, 425, 429 and 5xx (except 501, 505), with full-jitter
    * exponential backoff (`baseDelayMs · 2^n`, capped at `maxDelayMs`); a `Retry-After` on 429/503
@@ -126,7 +132,7 @@ export const DEFAULTS = {
   dryRun: false,
   logPersonalData: false,
   isSuccess: (statusCode: number): boolean => statusCode >= 200 && statusCode < 300,
-  queue: { maxSize: 10_000, concurrency: 8 },
+  queue: { maxSize: 10_000, concurrency: 'auto', maxConcurrency: 128 },
   retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
   dedupe: { windowMs: 24 * 60 * 60 * 1000, maxEntries: 100_000, key: 'orderId' },
   mapper: ((_req, res) => (res.locals as Record<string, unknown>).transactionale as MapperResult) as Mapper,
@@ -150,7 +156,7 @@ const spec = <T>(defaultText: string, parse: (value: unknown, report: Report) =>
 
 /** Bounds of the numeric fields of the nested options: [min, max], whole numbers. */
 const NESTED_BOUNDS = {
-  queue: { maxSize: [1, 10_000_000], concurrency: [1, 256] },
+  queue: { maxSize: [1, 10_000_000], maxConcurrency: [1, 1024] },
   retry: {
     maxAttempts: [1, 100],
     baseDelayMs: [1, 3_600_000],
@@ -192,7 +198,7 @@ export const OPTION_TABLE = {
     (value, report) => (fn(value, report) as ((statusCode: number) => boolean) | undefined) ?? DEFAULTS.isSuccess,
   ),
   logPersonalData: spec('`false`', (value, report) => bool(value, report) ?? DEFAULTS.logPersonalData),
-  queue: spec(formatDefault(DEFAULTS.queue), (value, report) => parseNested('queue', value, report)),
+  queue: spec(formatDefault(DEFAULTS.queue), parseQueue),
   retry: spec(formatDefault(DEFAULTS.retry), parseRetry),
   dedupe: spec(formatDefault(DEFAULTS.dedupe), parseDedupe),
   hooks: spec('none', parseHooks),
@@ -315,6 +321,15 @@ function parseRetry(value: unknown, report: Report): ResolvedRetry {
   return resolved
 }
 
+function parseQueue(value: unknown, report: Report): ResolvedQueue {
+  const { concurrency, ...numbers } = (isPlainObject(value) ? value : {}) as Record<string, unknown>
+  const resolved = parseNested('queue', value === undefined || !isPlainObject(value) ? value : numbers, report)
+  let fixed: number | 'auto' = DEFAULTS.queue.concurrency
+  if (concurrency === 'auto' || concurrency === undefined) fixed = 'auto'
+  else fixed = wholeNumber(concurrency, [1, 1024], 8, report, 'queue.concurrency')
+  return { ...resolved, concurrency: fixed }
+}
+
 function parseDedupe(value: unknown, report: Report): ResolvedDedupe {
   const { key, ...numbers } = isPlainObject(value) ? value : {}
   const resolved = parseNested('dedupe', value === undefined || !isPlainObject(value) ? value : numbers, report)
@@ -363,6 +378,7 @@ function parseStore(value: unknown, report: Report): TouchpointStore | undefined
 type NestedName = keyof typeof NESTED_BOUNDS
 type ResolvedNested<N extends NestedName> = { readonly [K in keyof (typeof NESTED_BOUNDS)[N]]: number }
 type ResolvedRetry = ResolvedNested<'retry'>
+type ResolvedQueue = ResolvedNested<'queue'> & { readonly concurrency: number | 'auto' }
 type ResolvedDedupe = ResolvedNested<'dedupe'> & { readonly key: DedupeKey }
 
 /** Validates one nested option object against its bounds and fills in its defaults. */
@@ -380,7 +396,10 @@ function parseNested<N extends NestedName>(option: N, value: unknown, report: Re
     const range = bounds[key]
     if (range === undefined) {
       report(
-        unknownName('field', key, option === 'dedupe' ? [...Object.keys(bounds), 'key'] : Object.keys(bounds)),
+        unknownName('field', key, [
+          ...Object.keys(bounds),
+          ...(option === 'dedupe' ? ['key'] : option === 'queue' ? ['concurrency'] : []),
+        ]),
         `${option}.${key}`,
       )
     } else if (field !== undefined) {

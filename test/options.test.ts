@@ -26,7 +26,8 @@ describe('options', () => {
       dryRun: false,
       logPersonalData: false,
       country: undefined,
-      queue: { maxSize: 10_000, concurrency: 8 },
+      queue: { maxSize: 10_000, concurrency: 'auto', maxConcurrency: 128 },
+      mapperTimeoutMs: 10_000,
       retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
       dedupe: { windowMs: 86_400_000, maxEntries: 100_000 },
       hooks: {},
@@ -81,6 +82,22 @@ describe('options', () => {
     ['queue not an object', { ...valid, queue: 5 }, CONFIG_ERROR_CODES.queue, /must be an object/],
     ['queue.maxSize 0', { ...valid, queue: { maxSize: 0 } }, CONFIG_ERROR_CODES.queue, /whole number from 1/],
     ['queue.concurrency 1.5', { ...valid, queue: { concurrency: 1.5 } }, CONFIG_ERROR_CODES.queue, /whole number/],
+    [
+      'queue.concurrency "fast"',
+      { ...valid, queue: { concurrency: 'fast' } },
+      CONFIG_ERROR_CODES.queue,
+      /whole number/,
+    ],
+    ['queue.maxConcurrency 0', { ...valid, queue: { maxConcurrency: 0 } }, CONFIG_ERROR_CODES.queue, /from 1 to 1024/],
+    ['mapperTimeoutMs 0', { ...valid, mapperTimeoutMs: 0 }, CONFIG_ERROR_CODES.mapperTimeoutMs, /from 1 to 3600000/],
+    [
+      'dedupe.key "sku"',
+      { ...valid, dedupe: { key: 'sku' } },
+      CONFIG_ERROR_CODES.dedupe,
+      /'orderId', 'email' or a function/,
+    ],
+    ['store {}', { ...valid, store: {} }, CONFIG_ERROR_CODES.store, /memoryStore\(\)/],
+    ['waitUntil 1', { ...valid, waitUntil: 1 }, CONFIG_ERROR_CODES.waitUntil, /must be a function/],
     ['queue.size typo', { ...valid, queue: { size: 5 } }, CONFIG_ERROR_CODES.queue, /did you mean "maxSize"/],
     ['retry.maxAttempts 0', { ...valid, retry: { maxAttempts: 0 } }, CONFIG_ERROR_CODES.retry, /from 1 to 100/],
     [
@@ -132,7 +149,7 @@ describe('options', () => {
 
   test('nested options keep the defaults of the fields not given', () => {
     const resolved = resolveOptions({ ...valid, queue: { concurrency: 2 }, retry: { maxAttempts: 3 } })
-    expect(resolved.queue).toEqual({ maxSize: 10_000, concurrency: 2 })
+    expect(resolved.queue).toEqual({ maxSize: 10_000, concurrency: 2, maxConcurrency: 128 })
     expect(resolved.retry).toEqual({ maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 })
   })
 

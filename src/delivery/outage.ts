@@ -16,8 +16,8 @@ export interface Outage {
   resumesAt(): number
   /** How many requests may be in flight now, given the full limit. */
   allowance(limit: number): number
-  /** A delivery succeeded: a probe that succeeds opens delivery again. */
-  delivered(): void
+  /** A delivery succeeded: a probe that succeeds opens delivery again (then it returns true). */
+  delivered(): boolean
   /** A retryable failure: start (or lengthen, for a later Retry-After) the shared pause. */
   failed(verdict: Extract<Verdict, { kind: 'retry' }>): void
   /** Cancels the pause timer for good (close). */
@@ -48,9 +48,10 @@ export function createOutage(retry: RetrySettings, deps: OutageDeps): Outage {
     allowance: (limit) => (state === 'open' ? limit : state === 'probing' ? 1 : 0),
     delivered() {
       failures = 0
-      if (state !== 'probing') return
+      if (state !== 'probing') return false
       state = 'open'
       log.write('resumed')
+      return true
     },
     failed(verdict) {
       if (stopped) return

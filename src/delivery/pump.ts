@@ -9,11 +9,14 @@ import type { Log } from '../logger'
 import type { Observers } from '../observe'
 import type { NewTouchpoint, StoredTouchpoint, TouchpointStore } from '../stores/store'
 import type { Clock } from '../types'
+import { adaptiveLimit, fixedLimit } from './concurrency'
 import { createOutage, type OutageState } from './outage'
 import { classify, type RetrySettings, type Verdict } from './retry-policy'
 
 export interface PumpSettings {
-  readonly concurrency: number
+  /** A fixed number of requests in flight, or `'auto'` (adaptive, up to `maxConcurrency`). */
+  readonly concurrency: number | 'auto'
+  readonly maxConcurrency: number
   readonly retry: RetrySettings
 }
 
@@ -66,7 +69,8 @@ export interface Pump {
 
 export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
   const { store, send, ledger, log, clock } = deps
-  const inFlight = new Set<StoredTouchpoint>()
+  // In flight, with when each attempt started; a Map keeps insertion order, so the first is the oldest.
+  const inFlight = new Map<StoredTouchpoint, number>()
   let storing = 0 // adds not yet resolved
   // This process's touchpoints between submit and claim (or retry and claim), counted here rather
   // than read from the store so that, at every moment, each order is in exactly one gauge or outcome.
@@ -89,6 +93,20 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
   )
 
   const outage = createOutage(settings.retry, { clock, random: deps.random, log, onProbe: () => kick() })
+  const limiter =
+    settings.concurrency === 'auto'
+      ? adaptiveLimit(
+          {
+            max: settings.maxConcurrency,
+            onChange: (limit, reason) => log.write('concurrencyChanged', { limit, reason }),
+          },
+          clock,
+        )
+      : fixedLimit(settings.concurrency)
+  const oldestStart = (): number | undefined => {
+    for (const started of inFlight.values()) return started
+    return undefined
+  }
 
   const isIdle = (whenEmpty: boolean): boolean =>
     storing === 0 && inFlight.size === 0 && !claiming && (!whenEmpty || store.counts().waiting === 0)
@@ -116,7 +134,8 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
   /** Claims as many due touchpoints as there are free slots; one claim at a time. */
   const kick = (): void => {
     if (stopped || draining || claiming || !open) return
-    const free = outage.allowance(settings.concurrency) - inFlight.size
+    const limit = limiter.current(clock.now(), queued, oldestStart())
+    const free = outage.allowance(limit) - inFlight.size
     if (free <= 0) return checkIdle()
     claiming = true
     store.claim(free).then(
@@ -156,14 +175,15 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
 
   const { observers } = deps
   const attempt = (t: StoredTouchpoint): void => {
-    inFlight.add(t)
-    const attempts = t.attempts + 1
     const started = clock.now()
+    inFlight.set(t, started)
+    const attempts = t.attempts + 1
     const done = (result: HttpResult): void => {
       if (!inFlight.delete(t)) return // abandoned at stop(): already reported or persisted
       try {
         const now = clock.now()
         const verdict = classify(result, settings.retry, now)
+        limiter.sample(now, now - started, verdict.kind === 'retry', inFlight.size + 1)
         if (observers !== undefined && observers.size > 0) {
           const status = result.kind === 'response' ? result.status : undefined
           observers.attempt(
@@ -188,7 +208,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     if (verdict.kind === 'delivered') {
       void store.delivered(t)
       ledger.sent(t, attempts, verdict.status)
-      outage.delivered()
+      if (outage.delivered()) limiter.recovered()
       return
     }
     if (verdict.kind === 'final') {
@@ -216,6 +236,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       }
       storing++
       queued++
+      limiter.arrived(clock.now())
       const added = open ? store.add(touchpoint) : opened.then(() => store.add(touchpoint))
       return added.then(
         (result) => {
@@ -244,7 +265,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       outage.stop()
       if (dueTimer !== undefined) clock.clearTimeout(dueTimer)
       dueTimer = undefined
-      const cut = [...inFlight]
+      const cut = [...inFlight.keys()]
       inFlight.clear()
       let abandoned = 0
       let persisted = 0
@@ -265,7 +286,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     },
     pendingOrderIds(limit) {
       const ids: string[] = []
-      for (const t of inFlight) if (t.orderId !== undefined && ids.length < limit) ids.push(t.orderId)
+      for (const t of inFlight.keys()) if (t.orderId !== undefined && ids.length < limit) ids.push(t.orderId)
       for (const id of store.waitingOrderIds?.(limit - ids.length) ?? []) ids.push(id)
       return ids
     },
@@ -273,7 +294,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       queued,
       inFlight: inFlight.size,
       state: outage.state,
-      limit: outage.allowance(settings.concurrency),
+      limit: outage.allowance(limiter.limit),
     }),
   }
 }

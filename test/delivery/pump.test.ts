@@ -2,6 +2,7 @@
 // injected clock for its pauses.
 import type { Hooks } from '../../src/hooks'
 import { createHttpClient } from '../../src/http-client'
+import { systemClock } from '../../src/types'
 import { emailHash } from '../../src/payload'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { API_KEY, createDelivery, type Delivery, type DeliverySettings } from '../helpers/delivery'
@@ -12,6 +13,7 @@ type Touchpoint = { body: string; orderId: string | undefined }
 
 const BASE: DeliverySettings = {
   concurrency: 8,
+  maxConcurrency: 128,
   maxSize: 10_000,
   retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
   dedupe: { windowMs: 60_000, maxEntries: 1000 },
@@ -324,5 +326,35 @@ describe('pump with an injected client that rejects', () => {
     expect(calls).toBe(2)
     expect(dispatcher.stats()).toMatchObject({ sent: 1, retried: 1 })
     expect((await logs.waitFor('deliveries paused')).error).toBe('ERR_CLIENT')
+  })
+})
+
+describe("pump with concurrency 'auto' against a slow API (real clock)", () => {
+  test('a backlog against a 300 ms API raises the requests in flight above 8, within maxConcurrency', async () => {
+    const fake = await startFakeTransactionaleApi({ latencyMs: 300 })
+    const logs = captureLogs()
+    const client = createHttpClient({
+      endpoint: fake.endpoint,
+      apiKey: 'k',
+      timeoutMs: 5000,
+      userAgent: 't',
+      maxSockets: 64,
+    })
+    const delivery = createDelivery(
+      { ...BASE, concurrency: 'auto', maxConcurrency: 40 },
+      { send: client.send, logger: logs.logger, clock: systemClock },
+    )
+    try {
+      for (let i = 0; i < 150; i++) void delivery.submit(touchpoint(`slow-${i}`, i))
+      await delivery.flush()
+      expect(delivery.stats()).toMatchObject({ sent: 150, failed: 0 })
+      expect(fake.maxInFlightSeen).toBeGreaterThan(8)
+      expect(fake.maxInFlightSeen).toBeLessThanOrEqual(40)
+      expect(logs.lines.some((l) => l.msg === 'concurrency limit changed')).toBe(true)
+    } finally {
+      await delivery.stop()
+      client.destroy()
+      await fake.close()
+    }
   })
 })

@@ -1,0 +1,149 @@
+/**
+ * The limit of requests in flight: fixed (`queue.concurrency: 8`), or adaptive (`'auto'`, the
+ * default), which sizes itself to the API the way TCP and service meshes do, within
+ * `queue.maxConcurrency`.
+ *
+ * Why our own few lines: the anchors are Netflix's concurrency-limits (Vegas, Gradient2, AIMD) and
+ * Envoy's adaptive concurrency filter (gradient of a sampled minimum RTT). No well-kept npm library
+ * implements them for a client (the maintained ones — p-limit, bottleneck, cockatiel — have fixed
+ * limits or rate limits). And their ramps alone are too slow here: growing by one per round trip
+ * (AIMD) or doubling per round trip (slow start) takes many 2 s round trips to reach the ~100
+ * requests in flight that 50 orders/s × 2 s needs, and the backlog built meanwhile blows the
+ * latency target. So the adaptive limit is three rules:
+ *
+ * 1. Little's law sizes it directly: in flight ≈ arrival rate × latency (× 1.25 headroom). Latency
+ *    is the recent round-trip time, or — before any answer, or when the API slows down — the age of
+ *    the oldest request still in flight, which is a lower bound of it.
+ * 2. Gradient guard (Gradient2's idea): it grows only while latency is not rising (a short-term
+ *    average of round trips no more than 1.5× the long-term one); when latency rises, it shrinks by
+ *    5 % per round trip, so a slow API is not pushed over.
+ * 3. AIMD on overload: a timeout, 429 or 5xx cuts it to 80 % of what was in flight and sets a
+ *    ceiling just below that level, which rises by one every 5 s without overload (so capacity is
+ *    rediscovered, at the cost of one refused request per probe). After an outage pause the limit
+ *    restarts at half its previous value and doubles per round trip while touchpoints wait.
+ *
+ * It never goes below 1 or above `maxConcurrency`; with a fast API it stays at its initial 8 (the
+ * fixed default of earlier versions), so a healthy shop pays nothing for it.
+ */
+import type { Clock } from '../types'
+
+export interface ConcurrencyLimit {
+  /** Requests allowed in flight now. Cheap: called for every claim. */
+  current(now: number, queued: number, oldestInFlightStart: number | undefined): number
+  /** A touchpoint arrived (for the arrival rate). */
+  arrived(now: number): void
+  /** An attempt finished after `rttMs`; `overload`: a timeout, 429 or 5xx; `inFlight`: including it. */
+  sample(now: number, rttMs: number, overload: boolean, inFlight: number): void
+  /** Delivery opens again after an outage pause: restart low. */
+  recovered(): void
+  /** The limit as it stands (for stats). */
+  readonly limit: number
+}
+
+/** A fixed limit: today's behaviour for `queue.concurrency: <number>`. */
+export function fixedLimit(limit: number): ConcurrencyLimit {
+  return {
+    current: () => limit,
+    arrived: () => undefined,
+    sample: () => undefined,
+    recovered: () => undefined,
+    limit,
+  }
+}
+
+export interface AdaptiveSettings {
+  readonly max: number
+  /** Where it starts, and the floor it keeps without overload. Defaults to `min(8, max)`. */
+  readonly initial?: number
+  /** Called with the new integer limit when it changes (logged at debug level). */
+  readonly onChange?: (limit: number, reason: string) => void
+}
+
+const HEADROOM = 1.25
+const RATE_WINDOW_MS = 2000
+const CEILING_STEP_MS = 5000
+const RISING = 1.5
+/** Time constants of the round-trip averages: seconds for the short one, a minute for the long one. */
+const SHORT_RTT_MS = 2000
+const LONG_RTT_MS = 60_000
+
+export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'now'>): ConcurrencyLimit {
+  const max = settings.max
+  const floor = Math.min(settings.initial ?? 8, max)
+  let limit = floor
+  let ceiling = max
+  let ceilingRaisedAt = clock.now()
+  // Arrival rate: an exponentially decaying count (events per RATE_WINDOW_MS).
+  let rate = 0
+  let rateAt = clock.now()
+  // Round-trip times of delivered attempts: short- and long-term averages.
+  let shortRtt = 0
+  let longRtt = 0
+  let rttAt = 0
+  let lastAdjustAt = 0
+  let reported = limit
+
+  const set = (value: number, reason: string): void => {
+    limit = Math.max(1, Math.min(max, ceiling, value))
+    const whole = Math.floor(limit)
+    if (whole !== reported) {
+      reported = whole
+      settings.onChange?.(whole, reason)
+    }
+  }
+  const rising = (): boolean => longRtt > 0 && shortRtt > longRtt * RISING
+
+  return {
+    get limit() {
+      return Math.floor(limit)
+    },
+    arrived(now) {
+      rate = rate * Math.exp(-(now - rateAt) / RATE_WINDOW_MS) + 1
+      rateAt = now
+    },
+    current(now, queued, oldestStart) {
+      if (ceiling < max && now - ceilingRaisedAt >= CEILING_STEP_MS) {
+        ceiling++
+        ceilingRaisedAt = now
+      }
+      const age = oldestStart === undefined ? 0 : now - oldestStart
+      const latency = Math.max(shortRtt, age)
+      if (latency > 0 && queued > 0 && !rising()) {
+        const perMs = (rate * Math.exp(-(now - rateAt) / RATE_WINDOW_MS)) / RATE_WINDOW_MS
+        const little = Math.ceil(perMs * latency * HEADROOM)
+        if (little > limit) set(little, 'arrival rate × latency')
+        // While touchpoints wait (a backlog), double once per round trip, as TCP's slow start.
+        if (now - lastAdjustAt >= latency && limit < max) {
+          lastAdjustAt = now
+          set(Math.max(limit, Math.min(limit * 2, limit + queued)), 'backlog')
+        }
+      }
+      return Math.floor(limit)
+    },
+    sample(now, rttMs, overload, inFlight) {
+      if (overload) {
+        // Multiplicative decrease, and remember where the API complained.
+        ceiling = Math.max(1, inFlight - 1)
+        ceilingRaisedAt = now
+        lastAdjustAt = now
+        set(Math.min(limit, Math.max(1, Math.floor(inFlight * 0.8))), 'overload')
+        return
+      }
+      // Averages over time, not over samples: their meaning must not depend on the request rate.
+      const dt = Math.max(0, now - rttAt)
+      rttAt = now
+      const short = Math.max(0.05, 1 - Math.exp(-dt / SHORT_RTT_MS))
+      const long = Math.max(0.002, 1 - Math.exp(-dt / LONG_RTT_MS))
+      shortRtt = shortRtt === 0 ? rttMs : shortRtt + (rttMs - shortRtt) * short
+      longRtt = longRtt === 0 ? rttMs : longRtt + (rttMs - longRtt) * long
+      if (rising() && now - lastAdjustAt >= shortRtt && limit > floor) {
+        lastAdjustAt = now
+        set(Math.max(floor, limit * 0.95), 'latency rising')
+      }
+    },
+    recovered() {
+      lastAdjustAt = clock.now()
+      set(Math.max(1, Math.floor(limit / 2)), 'recovered after a pause')
+    },
+  }
+}

@@ -1,0 +1,102 @@
+// The concurrency limit, driven by hand: arrivals, in-flight ages and samples at chosen times.
+import { adaptiveLimit, fixedLimit } from '../../src/delivery/concurrency'
+
+const clockAt = (start = 0): { now: () => number; set: (t: number) => void } => {
+  let time = start
+  return { now: () => time, set: (t) => (time = t) }
+}
+
+/** `count` arrivals spread evenly over [from, to). */
+function arrive(limiter: ReturnType<typeof adaptiveLimit>, from: number, to: number, count: number): void {
+  for (let i = 0; i < count; i++) limiter.arrived(from + ((to - from) * i) / count)
+}
+
+describe('fixed limit', () => {
+  test('is what it was given, whatever happens', () => {
+    const limit = fixedLimit(8)
+    limit.sample(0, 5000, true, 8)
+    expect(limit.current(0, 1000, -10_000)).toBe(8)
+  })
+})
+
+describe('adaptive limit', () => {
+  test('starts at 8 and stays there for a fast API (no backlog)', () => {
+    const clock = clockAt()
+    const limit = adaptiveLimit({ max: 128 }, clock)
+    for (let t = 0; t < 1000; t += 1) {
+      limit.arrived(t)
+      limit.sample(t, 2, false, 1)
+      expect(limit.current(t, 0, t - 1)).toBe(8)
+    }
+  })
+
+  test("Little's law: 50 orders/s and requests 1 s old → about 63 in flight, before any answer", () => {
+    const clock = clockAt()
+    const limit = adaptiveLimit({ max: 128 }, clock)
+    arrive(limit, 0, 2000, 100) // 50/s for 2 s
+    clock.set(2000)
+    // Nothing answered yet; the oldest request has been in flight for 1 s.
+    const current = limit.current(2000, 30, 1000)
+    expect(current).toBeGreaterThanOrEqual(50)
+    expect(current).toBeLessThanOrEqual(80)
+  })
+
+  test('a 2 s API at 50 orders/s reaches ~100–128 in flight, capped at maxConcurrency', () => {
+    const clock = clockAt()
+    const limit = adaptiveLimit({ max: 128 }, clock)
+    for (let t = 0; t <= 10_000; t += 20) {
+      limit.arrived(t)
+      if (t >= 2000) limit.sample(t, 2000, false, 100)
+    }
+    const current = limit.current(10_000, 20, 8000)
+    expect(current).toBeGreaterThanOrEqual(100)
+    expect(current).toBeLessThanOrEqual(128)
+    const small = adaptiveLimit({ max: 40 }, clock)
+    arrive(small, 0, 10_000, 500)
+    small.sample(10_000, 2000, false, 40)
+    expect(small.current(10_000, 50, 8000)).toBe(40)
+  })
+
+  test('overload (429 above 16 in flight): cut to 80 % and a ceiling that rises one per 5 s', () => {
+    const clock = clockAt()
+    const limit = adaptiveLimit({ max: 128 }, clock)
+    arrive(limit, 0, 1000, 500)
+    limit.sample(1000, 200, false, 17)
+    expect(limit.current(1000, 100, 800)).toBeGreaterThan(16)
+    limit.sample(1001, 5, true, 17) // a 429 with 17 in flight
+    expect(limit.limit).toBe(13)
+    // Backlog and arrivals would push it far higher; the ceiling holds it at 16 …
+    arrive(limit, 1001, 4000, 1500)
+    expect(limit.current(4000, 500, 3000)).toBe(16)
+    // … and lets it probe one higher after 5 s.
+    expect(limit.current(6001, 500, 5000)).toBe(17)
+  })
+
+  test('rising latency shrinks it toward its floor; recovery after a pause halves it', () => {
+    const clock = clockAt()
+    const limit = adaptiveLimit({ max: 128 }, clock)
+    for (let t = 0; t < 5000; t += 10) {
+      limit.arrived(t)
+      limit.sample(t, 100, false, 20)
+    }
+    limit.current(5000, 200, 4800)
+    const grown = limit.limit
+    expect(grown).toBeGreaterThan(8)
+    for (let t = 5000; t < 8000; t += 10) limit.sample(t, 1000, false, grown) // latency ×10
+    expect(limit.limit).toBeLessThan(grown)
+    expect(limit.limit).toBeGreaterThanOrEqual(8)
+    const before = limit.limit
+    limit.recovered()
+    expect(limit.limit).toBe(Math.floor(before / 2))
+  })
+
+  test('never below 1, never above max', () => {
+    const clock = clockAt()
+    const limit = adaptiveLimit({ max: 3 }, clock)
+    expect(limit.limit).toBe(3)
+    limit.sample(0, 10, true, 1)
+    expect(limit.limit).toBe(1)
+    limit.recovered()
+    expect(limit.limit).toBe(1)
+  })
+})
