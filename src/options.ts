@@ -322,12 +322,13 @@ function parseRetry(value: unknown, report: Report): ResolvedRetry {
 }
 
 function parseQueue(value: unknown, report: Report): ResolvedQueue {
-  const { concurrency, ...numbers } = (isPlainObject(value) ? value : {}) as Record<string, unknown>
+  const { concurrency, ...numbers } = isPlainObject(value) ? value : {}
   const resolved = parseNested('queue', value === undefined || !isPlainObject(value) ? value : numbers, report)
-  let fixed: number | 'auto' = DEFAULTS.queue.concurrency
-  if (concurrency === 'auto' || concurrency === undefined) fixed = 'auto'
-  else fixed = wholeNumber(concurrency, [1, 1024], 8, report, 'queue.concurrency')
-  return { ...resolved, concurrency: fixed }
+  const limit: number | 'auto' =
+    concurrency === 'auto' || concurrency === undefined
+      ? DEFAULTS.queue.concurrency
+      : wholeNumber(concurrency, [1, 1024], 8, report, 'queue.concurrency')
+  return { ...resolved, concurrency: limit }
 }
 
 function parseDedupe(value: unknown, report: Report): ResolvedDedupe {
@@ -476,7 +477,7 @@ function describe(value: unknown): string {
 }
 
 /** "unknown option "x"; did you mean "y"?" — the hint only when a known name is close enough. */
-function unknownName(what: string, key: string, known: readonly string[]): string {
+export function unknownName(what: string, key: string, known: readonly string[]): string {
   const hint = closest(key, known)
   return `unknown ${what} "${key}"${hint ? `; did you mean "${hint}"?` : ''}`
 }
