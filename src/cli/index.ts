@@ -1,0 +1,22 @@
+#!/usr/bin/env node
+/**
+ * The `express-transactionale` command (the package's `bin`): runs the program on the process's
+ * arguments and streams, and exits with its code once everything is written.
+ */
+import { main } from './program'
+
+// `express-transactionale … | head`: a closed pipe ends the output, not with a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw error
+})
+
+main(process.argv, process).then(
+  (code) => {
+    process.exitCode = code
+  },
+  (error: unknown) => {
+    process.stderr.write(`express-transactionale: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`)
+    process.exitCode = 1
+  },
+)

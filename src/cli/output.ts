@@ -1,0 +1,111 @@
+/**
+ * What every command shares: the exit codes, the error a command throws to end with one, and how
+ * results reach the terminal — text for people on stdout, diagnostics on stderr, and with `--json`
+ * one JSON document (or JSON lines, for a stream) on stdout for scripts.
+ */
+import { InvalidArgumentError } from 'commander'
+
+/** The exit codes, documented in the README's "Command line" section. */
+export const EXIT = {
+  /** Done; for `send`, the API answered 2xx. */
+  ok: 0,
+  /** The operation failed: the API answered non-2xx or not at all, a store could not be read, … */
+  failed: 1,
+  /** The command line was wrong: an unknown option, a missing or invalid value, a missing API key. */
+  usage: 2,
+} as const
+
+export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
+
+/** Ends a command with `exitCode`, `message` on stderr and, with `--json`, the same as JSON on stdout. */
+export class CliError extends Error {
+  constructor(
+    readonly exitCode: ExitCode,
+    message: string,
+    /** One line per problem, e.g. `--email: not a valid email address`. */
+    readonly problems: readonly string[] = [],
+  ) {
+    super(message)
+    this.name = 'CliError'
+  }
+}
+
+/** A usage error: exit code 2. */
+export const usageError = (message: string, problems: readonly string[] = []): CliError =>
+  new CliError(EXIT.usage, message, problems)
+
+/** Where a command writes; the process's streams, or others in tests. */
+export interface Io {
+  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean }
+  readonly stderr: NodeJS.WritableStream & { isTTY?: boolean }
+  readonly env: NodeJS.ProcessEnv
+}
+
+/** Writes a command's results: as text, or (with `--json`) as JSON. */
+export class Output {
+  constructor(
+    readonly io: Io,
+    readonly json: boolean,
+  ) {}
+
+  /** A line for people (skipped with `--json`). */
+  line(text = ''): void {
+    if (!this.json) this.io.stdout.write(`${text}\n`)
+  }
+
+  /** A diagnostic on stderr (shown in both modes: scripts read stdout only). */
+  note(text: string): void {
+    this.io.stderr.write(`${text}\n`)
+  }
+
+  /** A JSON document or JSON line on stdout (only with `--json`). */
+  data(value: unknown): void {
+    if (this.json) this.io.stdout.write(`${JSON.stringify(value)}\n`)
+  }
+}
+
+/** Runs a command's action with its output, turning a thrown {@link CliError} into its exit code. */
+export type Run = (json: boolean | undefined, action: (output: Output) => Promise<void>) => Promise<void>
+
+/** Prints a command's failure: always on stderr, and as `{ ok: false, … }` on stdout with `--json`. */
+export function reportError(io: Io, json: boolean, error: CliError): void {
+  const lines = [`express-transactionale: ${error.message}`, ...error.problems.map((p) => `  - ${p}`)]
+  io.stderr.write(`${lines.join('\n')}\n`)
+  if (json) {
+    io.stdout.write(
+      `${JSON.stringify({ ok: false, exitCode: error.exitCode, error: error.message, problems: error.problems })}\n`,
+    )
+  }
+}
+
+/**
+ * The API key as it may be shown: its first three and last two characters (`trx…f3`) when it is
+ * long enough that these give nothing away, otherwise `****`.
+ */
+export function maskKey(key: string): string {
+  return key.length >= 16 ? `${key.slice(0, 3)}…${key.slice(-2)}` : '****'
+}
+
+/** A whole number from `min` to `max`, for commander's option parsers (`--port 4599`). */
+export function wholeNumber(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const number = /^\d+$/.test(value.trim()) ? Number(value) : NaN
+    if (!Number.isSafeInteger(number) || number < min || number > max) {
+      throw new InvalidArgumentError(`must be a whole number from ${min} to ${max}.`)
+    }
+    return number
+  }
+}
+
+/** Resolves with the first SIGINT or SIGTERM; a second one then ends the process the default way. */
+export function untilStopped(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.off('SIGINT', stop)
+      process.off('SIGTERM', stop)
+      resolve(signal)
+    }
+    process.on('SIGINT', stop)
+    process.on('SIGTERM', stop)
+  })
+}
