@@ -100,3 +100,9 @@ export function waitForLine(
     child.on('exit', onExit)
   })
 }
+
+/** `expect.stringMatching`, typed `unknown` (jest types its asymmetric matchers `any`). */
+export const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern)
+
+/** `expect.any(Number)`, typed `unknown`. */
+export const anyNumber = (): unknown => expect.any(Number)

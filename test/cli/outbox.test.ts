@@ -1,0 +1,205 @@
+// `outbox sqlite:…`, run as the real binary on real SQLite files made by the store's own API:
+// stats, list, retry and purge, as text and as JSON; the progress bar of `retry --all` on a
+// terminal only; usage errors.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { openOutbox } from '../../src/sqlite'
+import { buildCli, cliPath, matching, runCli } from './cli-binary'
+import { fillOutbox } from './outbox-fixture'
+
+const dir = mkdtempSync(join(tmpdir(), 'touchpoint-cli-outbox-'))
+let files = 0
+const freshFile = (): string => join(dir, `outbox-${++files}.db`)
+
+beforeAll(() => buildCli(), 120_000)
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+
+/** The file's counts, read by the store's own outbox handle. */
+function countsOf(file: string): ReturnType<ReturnType<typeof openOutbox>['counts']> {
+  const outbox = openOutbox(file)
+  try {
+    return outbox.counts()
+  } finally {
+    outbox.close()
+  }
+}
+
+const outbox = (file: string, ...args: string[]) => runCli(['outbox', `sqlite:${file}`, ...args])
+
+describe('on a file with 3 waiting touchpoints and 4 dead letters', () => {
+  let file: string
+  beforeEach(async () => {
+    file = freshFile()
+    await fillOutbox(file, { waiting: 3, dead: 4 })
+  })
+
+  test('stats, as text and as JSON', async () => {
+    const text = await outbox(file, 'stats')
+    expect(text.code).toBe(0)
+    expect(text.stdout).toBe(
+      [
+        `sqlite:${file}`,
+        '  waiting       3  (0 being sent now)',
+        '  dead letters  4',
+        '  delivered     0  (kept for the dedupe window, without customer data)',
+        '',
+      ].join('\n'),
+    )
+    const json = await outbox(file, 'stats', '--json')
+    expect(JSON.parse(json.stdout)).toEqual({
+      ok: true,
+      store: `sqlite:${file}`,
+      waiting: 3,
+      leased: 0,
+      delivered: 0,
+      deadLetters: 4,
+    })
+  })
+
+  test('list --failed: the dead letters, newest first, as a table and as JSON; --limit', async () => {
+    const text = await outbox(file, 'list', '--failed')
+    expect(text.code).toBe(0)
+    const lines = text.stdout.trimEnd().split('\n')
+    expect(lines[0]).toBe(`sqlite:${file}: 4 dead letters`)
+    expect(lines[2]).toMatch(/^ID {2}FAILED AT {17}ATTEMPTS {2}REASON {10}ORDER ID {2}EMAIL$/)
+    expect(lines.slice(3).map((line) => line.split(/ {2,}/))).toEqual(
+      [4, 3, 2, 1].map((n) => [String(n), matching(/^\d{4}-/), '8', 'rejected (400)', `A-${n}`, `c${n}@example.com`]),
+    )
+
+    const json = await outbox(file, 'list', '--failed', '--limit', '2', '--json')
+    expect(json.code).toBe(0)
+    const printed = JSON.parse(json.stdout) as { total: number; deadLetters: unknown[] }
+    expect(printed.total).toBe(4)
+    expect(printed.deadLetters).toEqual([
+      {
+        id: '4',
+        orderId: 'A-4',
+        attempts: 8,
+        reason: 'rejected (400)',
+        receivedAt: matching(/Z$/),
+        failedAt: matching(/Z$/),
+        body: { country: 'DE', email: 'c4@example.com', first_name: 'Anna' },
+      },
+      expect.objectContaining({ id: '3', orderId: 'A-3' }),
+    ])
+
+    const limited = await outbox(file, 'list', '--failed', '--limit', '1')
+    expect(limited.stdout.split('\n')[0]).toBe(
+      `sqlite:${file}: 4 dead letters, the newest 1 shown (--limit to show more)`,
+    )
+  })
+
+  test('retry ID…: those dead letters wait again; an unknown id exits 1', async () => {
+    const result = await outbox(file, 'retry', '1', '3')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe('1  sent again (due now)\n3  sent again (due now)\n')
+    expect(countsOf(file)).toMatchObject({ waiting: 5, deadLetters: 2 })
+
+    const unknown = await outbox(file, 'retry', '2', '99', '--json')
+    expect(unknown.code).toBe(1)
+    expect(JSON.parse(unknown.stdout.split('\n')[0] ?? '')).toEqual({
+      ok: false,
+      store: `sqlite:${file}`,
+      retried: ['2'],
+      notRetried: ['99'],
+    })
+    expect(unknown.stderr).toBe('express-transactionale: 1 of 2 ids not sent again\n')
+    expect(countsOf(file)).toMatchObject({ waiting: 6, deadLetters: 1 })
+  })
+
+  test('retry --all: every dead letter waits again; no progress bar without a terminal', async () => {
+    const result = await outbox(file, 'retry', '--all')
+    expect(result.code).toBe(0)
+    expect(result.stdout).toBe(
+      `Sent 4 dead letters again: due now, delivered by a running app or worker on sqlite:${file}.\n`,
+    )
+    expect(result.stderr).toBe('')
+    expect(countsOf(file)).toMatchObject({ waiting: 7, deadLetters: 0 })
+  })
+
+  test('purge --failed deletes the dead letters and leaves what waits', async () => {
+    const result = await outbox(file, 'purge', '--failed', '--json')
+    expect(result.code).toBe(0)
+    expect(JSON.parse(result.stdout)).toEqual({ ok: true, store: `sqlite:${file}`, purged: 4 })
+    expect(countsOf(file)).toMatchObject({ waiting: 3, deadLetters: 0 })
+  })
+
+  test('usage errors exit 2 and change nothing', async () => {
+    const cases: [string[], string][] = [
+      [['list'], 'list lists dead letters: add --failed'],
+      [['purge'], 'purge deletes dead letters only: add --failed'],
+      [['retry'], 'retry needs the ids of the dead letters to send again, or --all'],
+      [['retry', '--all', '1'], 'retry takes --all or ids, not both'],
+      [['stats', '--failed'], '--failed is for list and purge, not stats'],
+      [['stats', '1'], 'stats takes no ids (got 1)'],
+      [['list', '--failed', '--limit', '0'], "option '--limit <n>' argument '0' is invalid"],
+      [['vacuum'], 'unknown outbox action "vacuum": use stats, list, retry, purge'],
+    ]
+    for (const [args, message] of cases) {
+      const result = await outbox(file, ...args)
+      expect({ args, code: result.code }).toEqual({ args, code: 2 })
+      expect(result.stderr).toContain(message)
+    }
+    expect(countsOf(file)).toMatchObject({ waiting: 3, deadLetters: 4 })
+  })
+})
+
+test('retry --all over 1200 dead letters, in batches; a progress bar on a terminal, none with --json', async () => {
+  const file = freshFile()
+  await fillOutbox(file, { waiting: 0, dead: 1200 })
+  // `script` runs the command on a pseudo-terminal, as an operator would.
+  const onTerminal = spawnSync(
+    'script',
+    ['-qec', `"${process.execPath}" "${cliPath}" outbox "sqlite:${file}" retry --all`, '/dev/null'],
+    {
+      encoding: 'utf8',
+    },
+  )
+  if (onTerminal.error !== undefined) throw onTerminal.error
+  expect(onTerminal.status).toBe(0)
+  expect(onTerminal.stdout).toContain('1200/1200 dead letters sent again (100%')
+  expect(onTerminal.stdout).toContain('Sent 1200 dead letters again')
+  expect(countsOf(file)).toMatchObject({ waiting: 1200, deadLetters: 0 })
+
+  const again = freshFile()
+  await fillOutbox(again, { waiting: 0, dead: 1200 })
+  const json = spawnSync(
+    'script',
+    ['-qec', `"${process.execPath}" "${cliPath}" outbox "sqlite:${again}" retry --all --json`, '/dev/null'],
+    {
+      encoding: 'utf8',
+    },
+  )
+  expect(json.status).toBe(0)
+  expect(JSON.parse(json.stdout)).toEqual({ ok: true, store: `sqlite:${again}`, retried: 1200, stayed: 0 })
+  expect(countsOf(again)).toMatchObject({ waiting: 1200, deadLetters: 0 })
+})
+
+test('a dead letter whose order was stored again stays dead: retry --all reports it and ends', async () => {
+  const file = freshFile()
+  await fillOutbox(file, { waiting: 0, dead: 2 })
+  // Order A-1 comes again: its dedupe key is taken, so its dead letter cannot wait again.
+  await fillOutbox(file, { waiting: 1, dead: 0, from: 1 })
+  const result = await outbox(file, 'retry', '--all', '--json')
+  expect(result.code).toBe(0)
+  expect(JSON.parse(result.stdout)).toEqual({ ok: true, store: `sqlite:${file}`, retried: 1, stayed: 1 })
+  expect(countsOf(file)).toMatchObject({ waiting: 2, deadLetters: 1 })
+})
+
+test('a missing file, a store that is not named, and redis:// (not in this version) exit 2', async () => {
+  const missing = await runCli(['outbox', `sqlite:${join(dir, 'nope.db')}`, 'stats'])
+  expect(missing.code).toBe(2)
+  expect(missing.stderr).toContain(`sqlite:${join(dir, 'nope.db')}: no such file`)
+  const unnamed = await runCli(['outbox', 'outbox.db', 'stats', '--json'])
+  expect(unnamed.code).toBe(2)
+  expect(JSON.parse(unnamed.stdout)).toMatchObject({
+    ok: false,
+    exitCode: 2,
+    error: matching(/names no store/),
+  })
+  const redis = await runCli(['outbox', 'redis://127.0.0.1:6379', 'stats'])
+  expect(redis.code).toBe(2)
+  expect(redis.stderr).toBe('express-transactionale: redis outbox: not available in this version\n')
+})
