@@ -5,7 +5,7 @@
 
 import type { Options } from './options'
 
-/** Stable codes of configuration problems, one per option (plus the two about the object itself). */
+/** Stable codes of configuration problems, one per option (plus the two about the object itself, `registerMetrics()`'s and the Redis entry's). */
 export const CONFIG_ERROR_CODES = {
   options: 'ERR_TOUCHPOINT_OPTIONS',
   unknown: 'ERR_TOUCHPOINT_UNKNOWN_OPTION',
@@ -28,7 +28,9 @@ export const CONFIG_ERROR_CODES = {
   mapperTimeoutMs: 'ERR_TOUCHPOINT_MAPPER_TIMEOUT',
   store: 'ERR_TOUCHPOINT_STORE',
   waitUntil: 'ERR_TOUCHPOINT_WAIT_UNTIL',
-} as const satisfies Record<keyof Options | 'options' | 'unknown', `ERR_TOUCHPOINT_${string}`>
+  metrics: 'ERR_TOUCHPOINT_METRICS',
+  redis: 'ERR_TOUCHPOINT_REDIS',
+} as const satisfies Record<keyof Options | 'options' | 'unknown' | 'metrics' | 'redis', `ERR_TOUCHPOINT_${string}`>
 
 /** One of the codes in {@link CONFIG_ERROR_CODES}. */
 export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[keyof typeof CONFIG_ERROR_CODES]

@@ -10,9 +10,9 @@ export type SkipReason = 'status' | 'no_customer' | 'duplicate'
 /**
  * Why a touchpoint was dropped before delivery: `queue_full`, `closed` (arrived after `close()`),
  * `shutdown` (still pending at `close()`'s deadline, memory store), `store_error` (the store could
- * not take it).
+ * not take it), `store_unavailable` (the store was unreachable and its local buffer full: Redis).
  */
-export type DropReason = 'queue_full' | 'closed' | 'shutdown' | 'store_error'
+export type DropReason = 'queue_full' | 'closed' | 'shutdown' | 'store_error' | 'store_unavailable'
 /** Why a touchpoint failed for good. */
 export type FailReason = 'rejected' | 'attempts_exhausted'
 /** Where an order was found invalid. */

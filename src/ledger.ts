@@ -83,7 +83,7 @@ export function createLedger(settings: LedgerSettings, hooks: Hooks, log: Log, c
   const run = createHookRunner(hooks, log)
   const counts = { received: 0, invalid: 0, deduped: 0, sent: 0, failed: 0, dryRun: 0, retried: 0 }
   const skipped = { total: 0, status: 0, no_customer: 0 }
-  const dropped = { total: 0, queue_full: 0, closed: 0, shutdown: 0, store_error: 0 }
+  const dropped = { total: 0, queue_full: 0, closed: 0, shutdown: 0, store_error: 0, store_unavailable: 0 }
   const throttled = throttle(clock)
 
   // Built only for lines that are written: parsing the body back is cheaper than keeping a hash

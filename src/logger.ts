@@ -35,6 +35,11 @@ export const LOG_MESSAGES = {
   queueFull: ['warn', 'touchpoint queue full: newest touchpoints are being dropped'],
   droppedClosed: ['warn', 'touchpoint dropped: the middleware is closed'],
   storeFailed: ['error', 'touchpoint store failed: touchpoint dropped'],
+  storeUnavailable: [
+    'error',
+    'touchpoint store (Redis) unreachable: touchpoints wait in the local buffer, dropped when it is full',
+  ],
+  storeReachable: ['info', 'touchpoint store (Redis) reachable again: buffered touchpoints enqueued'],
   abandoned: ['error', 'touchpoints abandoned at close(): still pending at the deadline'],
   persisted: ['info', 'touchpoints left in the durable store at close(): delivered at the next start'],
   exitPending: ['warn', 'process exiting with touchpoints pending: they are lost (call close() before exit)'],

@@ -158,6 +158,10 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     )
   }
 
+  // Touchpoints may become claimable without an add of this process: another process's, a lease
+  // that expired, a dead letter sent again.
+  store.onAvailable(() => kick())
+
   /** Wakes the pump when the earliest touchpoint that is not due yet becomes due (retries after a restart). */
   const scheduleDue = (): void => {
     if (dueTimer !== undefined || outage.state === 'paused') return
@@ -208,7 +212,11 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     if (verdict.kind === 'delivered') {
       void store.delivered(t)
       ledger.sent(t, attempts, verdict.status)
-      if (outage.delivered()) limiter.recovered()
+      if (outage.delivered()) {
+        limiter.recovered()
+        // A shared store: the other processes may claim freely again.
+        store.resumeAll?.()
+      }
       return
     }
     if (verdict.kind === 'final') {
@@ -224,7 +232,10 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       queued++
       ledger.retried(t, attempts, detail)
     }
+    const pausedUntil = outage.resumesAt()
     outage.failed(verdict)
+    // A shared store pauses every process that shares it, for as long as this one pauses.
+    if (outage.state === 'paused' && outage.resumesAt() !== pausedUntil) store.pauseAll?.(outage.resumesAt())
     if (attempts < settings.retry.maxAttempts) void store.retry(t, attempts, outage.resumesAt())
   }
 
@@ -244,7 +255,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
           if (result === 'added') return kick()
           queued--
           if (result === 'duplicate') ledger.deduped(touchpoint.orderId)
-          else ledger.dropped('queue_full', touchpoint)
+          else ledger.dropped(result === 'unavailable' ? 'store_unavailable' : 'queue_full', touchpoint)
           checkIdle()
         },
         () => {

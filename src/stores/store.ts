@@ -40,8 +40,11 @@ export interface DeadLetter {
   readonly failedAt: number
 }
 
-/** What `add` did: stored, skipped as a duplicate within the dedupe window, or refused (store full). */
-export type AddResult = 'added' | 'duplicate' | 'full'
+/**
+ * What `add` did: stored, skipped as a duplicate within the dedupe window, refused (store full), or
+ * refused because the store is unreachable and its local buffer is full (a networked store: Redis).
+ */
+export type AddResult = 'added' | 'duplicate' | 'full' | 'unavailable'
 
 /** What the middleware tells its store when it opens it. */
 export interface StoreContext {
@@ -124,4 +127,12 @@ export interface TouchpointStore {
   purgeDeadLetters(ids?: readonly string[]): Promise<number>
   /** Commits what is buffered and releases files and connections. Idempotent, never rejects. */
   close(): Promise<void>
+  /**
+   * Optional, for a store shared by several processes (Redis): the outage pause of this process
+   * started or grew, so every process sharing the store stops claiming until `until` (ms epoch), then
+   * claims one touchpoint at a time in all, until {@link TouchpointStore.resumeAll}. Never throws.
+   */
+  pauseAll?(until: number): void
+  /** Optional: a probe of this process was delivered; the processes sharing the store claim freely again. */
+  resumeAll?(): void
 }

@@ -1,6 +1,8 @@
 // The store contract: one suite every TouchpointStore implementation runs (memory, SQLite, later
 // Redis), so the delivery policy can rely on the same behaviour from each. Time is a ManualClock;
-// the store's own background work (a durable store's group commit) runs on the real event loop.
+// the store's own background work (a durable store's group commit) runs on the real event loop. A
+// store whose times are a server's (Redis TTLs and delayed jobs) runs it on the wall clock instead
+// (`realTime`), with short windows and delays that the tests wait out.
 import pino from 'pino'
 import type { NewTouchpoint, StoreContext, StoredTouchpoint, TouchpointStore } from '../../src/stores/store'
 import type { Clock } from '../../src/types'
@@ -10,6 +12,31 @@ import { ManualClock } from '../helpers/manual-clock'
 export interface ContractOptions {
   /** The store keeps dead letters (a memory store keeps none). */
   readonly keepsDeadLetters: boolean
+  /**
+   * The store keeps time by the wall clock (a server's TTLs and delayed jobs: Redis), not by the
+   * injected clock: the contract gives it the system clock, shortens the dedupe window and retry
+   * delays, waits them out, and checks boundaries with a margin. A due retry is queued when a claim
+   * finds it due (as BullMQ promotes delayed jobs), so it may come after touchpoints added between
+   * its due time and that claim.
+   */
+  readonly realTime?: boolean
+}
+
+/** The contract's clock: a ManualClock, or the wall clock whose `advance` waits (`realTime`). */
+interface ContractClock extends Clock {
+  advance(ms: number): void | Promise<void>
+}
+
+/** Divides the contract's delays for a `realTime` store (5 s of retry delay become 250 ms). */
+const REAL_TIME_SCALE = 20
+
+function wallClock(): ContractClock {
+  return {
+    now: () => Date.now(),
+    setTimeout: (callback, ms) => setTimeout(callback, ms),
+    clearTimeout: (timer) => clearTimeout(timer),
+    advance: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+  }
 }
 
 /** Makes a fresh, unopened store; called once per test (a file store gets a new file each time). */
@@ -41,8 +68,11 @@ export function touchpoint(clock: Clock, orderId?: string, key: string | null = 
 
 export function storeContract(name: string, make: StoreFactory, options: ContractOptions): void {
   describe(`${name}: the store contract`, () => {
-    let clock: ManualClock
+    let clock: ContractClock
     let store: TouchpointStore
+    const realTime = options.realTime === true
+    /** A delay of the contract, as this store runs it. */
+    const ms = (delay: number): number => (realTime ? delay / REAL_TIME_SCALE : delay)
     const open = async (overrides: Partial<StoreContext> = {}): Promise<TouchpointStore> => {
       store = make()
       await store.open(contextFor(clock, overrides))
@@ -52,7 +82,7 @@ export function storeContract(name: string, make: StoreFactory, options: Contrac
     const orders = (ts: readonly StoredTouchpoint[]): (string | undefined)[] => ts.map((t) => t.orderId)
 
     beforeEach(() => {
-      clock = new ManualClock()
+      clock = realTime ? wallClock() : new ManualClock()
     })
     afterEach(async () => {
       await store.close()
@@ -136,12 +166,18 @@ export function storeContract(name: string, make: StoreFactory, options: Contrac
       })
 
       test('the key is free again after the window', async () => {
-        await open()
+        const windowMs = realTime ? 1000 : CONTRACT_CONTEXT.dedupeWindowMs
+        await open({ dedupeWindowMs: windowMs })
         const [a] = await Promise.all([store.add(tp('A')), store.add(tp('B'))]).then(() => store.claim(1))
         await store.delivered(a as StoredTouchpoint)
-        clock.advance(CONTRACT_CONTEXT.dedupeWindowMs - 1)
-        expect(await store.add(tp('A'))).toBe('duplicate')
-        clock.advance(2)
+        if (!realTime) {
+          await clock.advance(windowMs - 1)
+          expect(await store.add(tp('A'))).toBe('duplicate')
+          await clock.advance(2)
+        } else {
+          expect(await store.add(tp('A'))).toBe('duplicate')
+          await clock.advance(windowMs + 50)
+        }
         expect(await store.add(tp('A'))).toBe('added')
       })
 
@@ -187,14 +223,16 @@ export function storeContract(name: string, make: StoreFactory, options: Contrac
         expect(store.nextDueAt()).toBeUndefined()
         await store.add(tp('A'))
         const [a] = await store.claim(1)
-        const dueAt = clock.now() + 5000
+        const dueAt = clock.now() + ms(5000)
         await store.retry(a as StoredTouchpoint, 2, dueAt)
         expect(store.counts().waiting).toBe(1)
         expect(await store.claim(5)).toEqual([])
         expect(store.nextDueAt()).toBe(dueAt)
-        clock.advance(4999)
-        expect(await store.claim(5)).toEqual([])
-        clock.advance(1)
+        if (!realTime) {
+          await clock.advance(4999)
+          expect(await store.claim(5)).toEqual([])
+        }
+        await clock.advance(realTime ? dueAt - clock.now() + 20 : 1)
         const [again] = await store.claim(5)
         expect(again).toMatchObject({ id: a?.id, orderId: 'A', body: a?.body, attempts: 2 })
         expect(store.nextDueAt()).toBeUndefined()
@@ -205,13 +243,13 @@ export function storeContract(name: string, make: StoreFactory, options: Contrac
         for (const id of ['A', 'B', 'C']) await store.add(tp(id))
         const [a, b, c] = (await store.claim(3)) as [StoredTouchpoint, StoredTouchpoint, StoredTouchpoint]
         const now = clock.now()
-        await store.retry(a, 1, now + 3000)
-        await store.retry(b, 1, now + 1000)
-        await store.retry(c, 1, now + 2000)
-        expect(store.nextDueAt()).toBe(now + 1000)
-        clock.advance(1500)
-        expect(store.nextDueAt()).toBe(now + 2000)
-        clock.advance(1500)
+        await store.retry(a, 1, now + ms(3000))
+        await store.retry(b, 1, now + ms(1000))
+        await store.retry(c, 1, now + ms(2000))
+        expect(store.nextDueAt()).toBe(now + ms(1000))
+        await clock.advance(now + ms(1500) - clock.now())
+        expect(store.nextDueAt()).toBe(now + ms(2000))
+        await clock.advance(now + ms(3000) - clock.now() + (realTime ? 20 : 0))
         expect(orders(await store.claim(5))).toEqual(['B', 'C', 'A'])
       })
 
@@ -220,10 +258,16 @@ export function storeContract(name: string, make: StoreFactory, options: Contrac
         await store.add(tp('A'))
         const [a] = await store.claim(1)
         await store.add(tp('B'))
-        await store.retry(a as StoredTouchpoint, 1, clock.now() + 1000)
-        clock.advance(1000)
+        await store.retry(a as StoredTouchpoint, 1, clock.now() + ms(1000))
+        await clock.advance(ms(1000) + (realTime ? 20 : 0))
         await store.add(tp('C'))
-        expect(orders(await store.claim(5))).toEqual(['B', 'A', 'C'])
+        const claimed = orders(await store.claim(5))
+        if (realTime) {
+          expect(claimed[0]).toBe('B')
+          expect([...claimed].sort()).toEqual(['A', 'B', 'C'])
+        } else {
+          expect(claimed).toEqual(['B', 'A', 'C'])
+        }
       })
 
       test('a retried touchpoint keeps its dedupe key', async () => {
@@ -277,7 +321,7 @@ export function storeContract(name: string, make: StoreFactory, options: Contrac
         await store.add(tp(orderId))
         const [t] = await store.claim(1)
         await store.failed(t as StoredTouchpoint, 3, reason)
-        clock.advance(10)
+        await clock.advance(10)
         return t as StoredTouchpoint
       }
 
@@ -305,9 +349,10 @@ export function storeContract(name: string, make: StoreFactory, options: Contrac
           body: a.body,
           attempts: 3,
           reason: 'rejected (400)',
-          receivedAt: receivedA,
-          failedAt: receivedA,
+          receivedAt: a.receivedAt,
+          failedAt: realTime ? (expect.any(Number) as number) : receivedA,
         })
+        expect(a.receivedAt - receivedA).toBeLessThan(realTime ? 1000 : 1)
         expect(all[0]?.reason).toBe('attempts_exhausted (ECONNREFUSED)')
         expect(all[0]?.id).toBe(b.id)
         expect((await store.deadLetters({ limit: 1 })).map((d) => d.orderId)).toEqual(['B'])

@@ -1,0 +1,187 @@
+/**
+ * `runWorker()`: a process that only delivers. It builds the same delivery parts as the middleware
+ * (HTTP client, ledger, pump with its outage and retry policy) over a Redis store, validating the
+ * delivery options with the middleware's own parsers, and claims what the shops enqueue.
+ */
+import { createPump } from '../delivery/pump'
+import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
+import { createHttpClient, type HttpClient } from '../http-client'
+import { createLedger, type LedgerCounts } from '../ledger'
+import { createLog } from '../logger'
+import type { CloseOptions, CloseSummary } from '../middleware'
+import { DEFAULTS, OPTION_TABLE, unknownName, type Options, type ResolvedOptions } from '../options'
+import { clampDelay, systemClock, type Clock } from '../types'
+import { PACKAGE_NAME, PACKAGE_VERSION } from '../version'
+import type { OutageState } from '../delivery/outage'
+import { REDIS_OPTION_PARSERS, redisProblem, type RedisConnection } from './options'
+import { createRedisStore, type QueueStats, type RedisStoreInternals } from './store'
+
+/** Options of {@link runWorker}: where the queue is, and the middleware's delivery options. */
+export interface RunWorkerOptions extends Pick<
+  Options,
+  'endpoint' | 'timeoutMs' | 'retry' | 'queue' | 'logger' | 'hooks'
+> {
+  /** The shop's Transactionale API key. Required. */
+  apiKey: string
+  /** The Redis of the shops' `redisStore()`: a URL or ioredis options. Required. */
+  connection: RedisConnection
+  /** The shops' `prefix`. Defaults to `'transactionale'`. */
+  prefix?: string
+}
+
+/** What a worker has done (this process only), and its delivery state. */
+export interface WorkerStats extends Pick<LedgerCounts, 'sent' | 'failed' | 'retried'> {
+  /** HTTP attempts under way. */
+  inFlight: number
+  /** `open`, `paused` or `probing`. */
+  state: OutageState
+  /** Requests allowed in flight now. */
+  limit: number
+}
+
+/** A running worker. */
+export interface TouchpointWorker {
+  /**
+   * Stops claiming, waits up to `timeoutMs` (default 10000) for the requests in flight, gives back
+   * what is left (it stays queued in Redis, `persisted`) and closes the connections. Never rejects.
+   */
+  close(options?: CloseOptions): Promise<CloseSummary>
+  /** This process's counts; synchronous. */
+  stats(): WorkerStats
+  /** Queue-wide counts, read from Redis. */
+  queueStats(): Promise<QueueStats>
+}
+
+/** Replaceable parts, for tests. */
+export interface RunWorkerDeps {
+  readonly send?: HttpClient
+  readonly clock?: Clock
+  readonly internals?: RedisStoreInternals
+}
+
+const DELIVERY_OPTIONS = ['apiKey', 'endpoint', 'timeoutMs', 'retry', 'queue', 'logger', 'hooks'] as const
+const REDIS_OPTIONS = ['connection', 'prefix'] as const
+const KNOWN = [...DELIVERY_OPTIONS, ...REDIS_OPTIONS]
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000
+
+type Report = (message: string, path?: string) => void
+type DeliverySettings = { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: ResolvedOptions[K] }
+
+/**
+ * Starts a worker that delivers the touchpoints shops enqueue with `redisStore()` (typically shops
+ * with `worker: false`), with the middleware's delivery policy: retries, the outage pause (shared by
+ * every process on the queue) and the concurrency limit.
+ *
+ * @throws {TouchpointConfigError} when the options are wrong (every problem listed at once), or
+ *   bullmq / ioredis is not installed.
+ * @example
+ * const worker = runWorker({ apiKey: process.env.TRANSACTIONALE_API_KEY!, connection: process.env.REDIS_URL! })
+ * process.on('SIGTERM', () => void worker.close().then(() => process.exit(0)))
+ */
+export function runWorker(options: RunWorkerOptions, deps: RunWorkerDeps = {}): TouchpointWorker {
+  const { settings, connection, prefix } = resolveWorkerOptions(options)
+  const clock = deps.clock ?? systemClock
+  const log = createLog(settings.logger)
+  const store = createRedisStore({ connection, prefix, worker: true }, { wake: 'block', ...deps.internals })
+  const { queue } = settings
+  const client = createHttpClient({
+    endpoint: settings.endpoint,
+    apiKey: settings.apiKey,
+    timeoutMs: settings.timeoutMs,
+    userAgent: `${PACKAGE_NAME}/${PACKAGE_VERSION} (node ${process.version})`,
+    maxSockets: queue.concurrency === 'auto' ? queue.maxConcurrency : queue.concurrency,
+  })
+  const ledger = createLedger(
+    { logPersonalData: false, hashKey: settings.apiKey, maxSize: queue.maxSize },
+    settings.hooks,
+    log,
+    clock,
+  )
+  const opened = store.open({
+    maxSize: queue.maxSize,
+    // Used when dead letters are sent again: their orders count as seen for the shops' default window.
+    dedupeWindowMs: DEFAULTS.dedupe.windowMs,
+    dedupeMaxEntries: DEFAULTS.dedupe.maxEntries,
+    leaseMs: Math.max(60_000, settings.timeoutMs * 3),
+    clock,
+    logger: log.logger,
+  })
+  const pump = createPump(
+    { concurrency: queue.concurrency, maxConcurrency: queue.maxConcurrency, retry: settings.retry },
+    { store, opened, send: deps.send ?? client.send, ledger, log, clock, random: Math.random },
+  )
+  let closing: Promise<CloseSummary> | undefined
+
+  return {
+    close(closeOptions = {}) {
+      closing ??= (async () => {
+        const timeoutMs = validTimeout(closeOptions.timeoutMs)
+        let deadline: NodeJS.Timeout | undefined
+        const expired = new Promise<void>((resolve) => (deadline = clock.setTimeout(resolve, clampDelay(timeoutMs))))
+        await Promise.race([pump.settleInFlight(), expired])
+        if (deadline !== undefined) clock.clearTimeout(deadline)
+        const left = await pump.stop()
+        client.destroy()
+        await store.close().catch(() => undefined)
+        if (left.persisted > 0) log.write('persisted', { persisted: left.persisted })
+        const c = ledger.counts()
+        return {
+          sent: c.sent,
+          failed: c.failed,
+          dropped: c.dropped.total,
+          pending: left.abandoned,
+          persisted: left.persisted,
+        }
+      })()
+      return closing
+    },
+    stats() {
+      const c = ledger.counts()
+      const p = pump.stats()
+      return {
+        sent: c.sent,
+        failed: c.failed,
+        retried: c.retried,
+        inFlight: p.inFlight,
+        state: p.state,
+        limit: p.limit,
+      }
+    },
+    queueStats: () => store.queueStats(),
+  }
+}
+
+/** Validates with the middleware's parsers (delivery options) and the store's (connection, prefix). */
+function resolveWorkerOptions(input: unknown): {
+  settings: DeliverySettings
+  connection: RedisConnection
+  prefix: string
+} {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new TouchpointConfigError([
+      redisProblem('runWorker', 'pass an object, e.g. runWorker({ apiKey, connection: process.env.REDIS_URL })'),
+    ])
+  }
+  const raw = input as Record<string, unknown>
+  const problems: ConfigProblem[] = []
+  for (const key of Object.keys(raw)) {
+    if (!(KNOWN as readonly string[]).includes(key)) {
+      problems.push({ option: key, code: CONFIG_ERROR_CODES.unknown, message: unknownName('option', key, KNOWN) })
+    }
+  }
+  const settings: Record<string, unknown> = {}
+  for (const name of DELIVERY_OPTIONS) {
+    const report: Report = (message, path = name) =>
+      void problems.push({ option: path, code: CONFIG_ERROR_CODES[name], message })
+    settings[name] = (OPTION_TABLE[name].parse as (value: unknown, report: Report) => unknown)(raw[name], report)
+  }
+  const redisReport = (name: string) => (message: string) => void problems.push(redisProblem(name, message))
+  const connection = REDIS_OPTION_PARSERS.connection(raw.connection, redisReport('connection'))
+  const prefix = REDIS_OPTION_PARSERS.prefix(raw.prefix, redisReport('prefix'))
+  if (problems.length > 0) throw new TouchpointConfigError(problems)
+  return { settings: settings as DeliverySettings, connection, prefix }
+}
+
+function validTimeout(value: unknown): number {
+  return typeof value === 'number' && value >= 0 && !Number.isNaN(value) ? value : DEFAULT_CLOSE_TIMEOUT_MS
+}
