@@ -72,6 +72,34 @@ test('loads with import (ESM)', () => {
   expect(JSON.parse(out)).toEqual(expected)
 })
 
+// prom-client is an optional peer: neither entry loads it until registerMetrics() is called, in both builds.
+const metricsProbe = `
+  const loaded = () => Object.keys(req.cache).some((k) => k.includes('/node_modules/prom-client/'));
+  const before = loaded();
+  const mw = m.transactionaleTouchpoint({ apiKey: 'k', route: '/checkout' });
+  const handle = x.registerMetrics(mw);
+  const register = req('prom-client').register;
+  register.metrics().then(async (text) => {
+    handle.unregister();
+    await mw.close();
+    console.log(JSON.stringify({ before, after: loaded(), left: register.getMetricsAsArray().length,
+      counter: text.includes('# TYPE transactionale_touchpoints_total counter') }));
+  });
+`
+test.each([
+  [
+    'require (CJS)',
+    `const req = require; const m = require('${PACKAGE_NAME}'); const x = require('${PACKAGE_NAME}/metrics');`,
+  ],
+  [
+    'import (ESM)',
+    `import { createRequire } from 'node:module'; import * as m from '${PACKAGE_NAME}'; import * as x from '${PACKAGE_NAME}/metrics'; const req = createRequire(import.meta.url);`,
+  ],
+])('express-transactionale/metrics loads prom-client only when called, with %s', (how, load) => {
+  const out = run([...(how.includes('ESM') ? ['--input-type=module'] : []), '-e', `${load} ${metricsProbe}`])
+  expect(JSON.parse(out)).toEqual({ before: false, after: true, left: 0, counter: true })
+})
+
 // A shop's TypeScript, compiled with the repo's tsc against the packed .d.ts / .d.mts files.
 const consumer = path.join(sandbox, 'consumer')
 const usesPackage = `
