@@ -17,9 +17,9 @@
  * 2. Gradient guard (Gradient2's idea): it grows only while latency is not rising (a short-term
  *    average of round trips no more than 1.5× the long-term one); when latency rises, it shrinks by
  *    5 % per round trip, so a slow API is not pushed over.
- * 3. AIMD on overload: a timeout, 429 or 5xx cuts it to 80 % of what was in flight and sets a
- *    ceiling just below that level, which rises by one every 5 s without overload (so capacity is
- *    rediscovered, at the cost of one refused request per probe). After an outage pause the limit
+ * 3. AIMD on overload: a timeout, 429 or 5xx cuts it to 80 % of what was in flight and, when that
+ *    was above the initial 8, sets a ceiling just below that level, which rises by one every 5 s
+ *    without overload (so capacity is rediscovered, at the cost of one refused request per probe). After an outage pause the limit
  *    restarts at half its previous value and doubles per round trip while touchpoints wait.
  *
  * It never goes below 1 or above `maxConcurrency`; with a fast API it stays at its initial 8 (the
@@ -122,8 +122,10 @@ export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'no
     },
     sample(now, rttMs, overload, inFlight) {
       if (overload) {
-        // Multiplicative decrease, and remember where the API complained.
-        ceiling = Math.max(1, inFlight - 1)
+        // Multiplicative decrease, and remember where the API complained — unless it complained at
+        // or below the floor: then it is an outage (the outage state machine's business), not a
+        // concurrency limit, and a ceiling there would hold a recovered API back for minutes.
+        ceiling = Math.max(floor, inFlight - 1)
         ceilingRaisedAt = now
         lastAdjustAt = now
         set(Math.min(limit, Math.max(1, Math.floor(inFlight * 0.8))), 'overload')
