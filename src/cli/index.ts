@@ -14,6 +14,9 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
 main(process.argv, process).then(
   (code) => {
     process.exitCode = code
+    // The process ends when its output is written and nothing is left open; should a connection
+    // that failed linger (an unreachable Redis), it ends anyway, shortly after.
+    setTimeout(() => process.exit(code), 2000).unref()
   },
   (error: unknown) => {
     process.stderr.write(`express-transactionale: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`)

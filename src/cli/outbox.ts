@@ -1,35 +1,12 @@
 /**
  * `outbox <sqlite:PATH | redis://…> stats | list | retry | purge`: a durable store's backlog and
- * dead letters, through the admin functions the store entry points export (`openOutbox` of
- * `express-transactionale/sqlite`). Nothing here knows SQL or Redis.
+ * dead letters, through the outboxes of `outbox-stores.ts`. Nothing here knows SQL or Redis.
  */
-import { existsSync } from 'node:fs'
 import { Command, Option } from 'commander'
-import { TouchpointConfigError } from '../errors'
-import type { DeadLetter } from '../stores/store'
-import { openOutbox } from '../sqlite'
+import { REDIS_STORE_DEFAULTS } from '../redis'
+import { openStore, type Outbox } from './outbox-stores'
 import { progressBar } from './progress'
 import { CliError, EXIT, usageError, wholeNumber, type Output, type Run } from './output'
-
-/** What the command needs of a store's outbox; async, so that a remote store fits as well as a file. */
-interface Outbox {
-  /** How it was named on the command line, e.g. `sqlite:/var/app/outbox.db`. */
-  readonly name: string
-  counts(): Promise<OutboxStats>
-  /** Dead letters, newest first. */
-  deadLetters(limit: number): Promise<DeadLetter[]>
-  retryDeadLetters(ids?: readonly string[]): Promise<number>
-  purgeDeadLetters(ids?: readonly string[]): Promise<number>
-  close(): Promise<void>
-}
-
-/** The counts `stats` prints; a store gives those it knows. */
-interface OutboxStats {
-  readonly waiting: number
-  readonly deadLetters: number
-  readonly leased?: number
-  readonly delivered?: number
-}
 
 const ACTIONS = ['stats', 'list', 'retry', 'purge'] as const
 type Action = (typeof ACTIONS)[number]
@@ -38,6 +15,7 @@ type Action = (typeof ACTIONS)[number]
 export const RETRY_BATCH = 500
 
 interface OutboxFlags {
+  prefix?: string
   failed?: boolean
   all?: boolean
   limit: number
@@ -50,7 +28,7 @@ export function outboxCommand(run: Run): Command {
     .description(
       "Opens the outbox of a durable store, without a running app, to count, list, send again or delete its dead letters (touchpoints that failed for good). Waiting touchpoints are the shop's undelivered orders: the command never deletes them.",
     )
-    .argument('<store>', 'sqlite:PATH (a file made by sqliteStore) or redis://HOST:PORT')
+    .argument('<store>', 'sqlite:PATH (the file of sqliteStore) or redis://HOST:PORT (the Redis of redisStore)')
     .argument('<action>', ACTIONS.join(' | '))
     .argument('[ids...]', 'dead letter ids, for retry')
     .option('--failed', 'list / purge: the dead letters')
@@ -58,6 +36,7 @@ export function outboxCommand(run: Run): Command {
     .addOption(
       new Option('--limit <n>', 'list: show at most this many').default(50).argParser(wholeNumber(1, 1_000_000)),
     )
+    .option('--prefix <prefix>', `redis: the store's key prefix (default: ${REDIS_STORE_DEFAULTS.prefix})`)
     .option('--json', 'print the result as one JSON document')
     .addHelpText(
       'after',
@@ -78,7 +57,7 @@ Examples:
     .action((store: string, action: string, ids: string[], flags: OutboxFlags, command: Command) =>
       run(flags.json, async (output) => {
         const checked = checkUsage(action, ids, flags, command)
-        const outbox = await open(store)
+        const outbox = await openStore(store, flags.prefix === undefined ? {} : { prefix: flags.prefix })
         try {
           await ACTION_RUNNERS[checked](outbox, ids, flags, output)
         } finally {
@@ -120,52 +99,15 @@ function checkUsage(action: string, ids: readonly string[], flags: OutboxFlags, 
   return action as Action
 }
 
-/** Opens the store named on the command line. */
-async function open(store: string): Promise<Outbox> {
-  if (store.startsWith('sqlite:')) return openSqlite(store.slice('sqlite:'.length))
-  if (/^rediss?:\/\//.test(store)) throw usageError('redis outbox: not available in this version')
-  throw usageError(
-    `"${store}" names no store: use sqlite:PATH (e.g. sqlite:./var/transactionale.db) or redis://HOST:PORT`,
-  )
-}
-
-function openSqlite(path: string): Promise<Outbox> {
-  if (path === '' || !existsSync(path)) {
-    throw usageError(
-      `sqlite:${path}: no such file: give the path the app passes to sqliteStore({ path }), e.g. sqlite:./var/transactionale.db`,
-    )
-  }
-  let outbox: ReturnType<typeof openOutbox>
-  try {
-    outbox = openOutbox(path)
-  } catch (error) {
-    if (error instanceof TouchpointConfigError) {
-      throw usageError(
-        `cannot open the outbox sqlite:${path}`,
-        error.problems.map((p) => `${p.message} (${p.code})`),
-      )
-    }
-    throw error
-  }
-  return Promise.resolve({
-    name: `sqlite:${outbox.path}`,
-    counts: () => Promise.resolve(outbox.counts()),
-    deadLetters: (limit) => Promise.resolve(outbox.deadLetters({ limit })),
-    retryDeadLetters: (ids) => Promise.resolve(outbox.retryDeadLetters(ids)),
-    purgeDeadLetters: (ids) => Promise.resolve(outbox.purgeDeadLetters(ids)),
-    close: () => Promise.resolve(outbox.close()),
-  })
-}
-
 type ActionRunner = (outbox: Outbox, ids: readonly string[], flags: OutboxFlags, output: Output) => Promise<void>
 
 const ACTION_RUNNERS: Record<Action, ActionRunner> = {
   async stats(outbox, _ids, _flags, output) {
     const counts = await outbox.counts()
     output.line(outbox.name)
-    output.line(
-      `  waiting       ${counts.waiting}${counts.leased === undefined ? '' : `  (${counts.leased} being sent now)`}`,
-    )
+    const detail = [`${counts.beingSent} being sent now`]
+    if (counts.delayed !== undefined) detail.push(`${counts.delayed} waiting for a retry`)
+    output.line(`  waiting       ${counts.waiting}  (${detail.join(', ')})`)
     output.line(`  dead letters  ${counts.deadLetters}`)
     if (counts.delivered !== undefined) {
       output.line(`  delivered     ${counts.delivered}  (kept for the dedupe window, without customer data)`)

@@ -4,6 +4,7 @@
  * one JSON document (or JSON lines, for a stream) on stdout for scripts.
  */
 import { InvalidArgumentError } from 'commander'
+import { TouchpointConfigError, type ConfigProblem } from '../errors'
 
 /** The exit codes, documented in the README's "Command line" section. */
 export const EXIT = {
@@ -16,6 +17,12 @@ export const EXIT = {
 } as const
 
 export type ExitCode = (typeof EXIT)[keyof typeof EXIT]
+
+/** The environment variable that holds the API key: never a flag, so it stays out of shell history. */
+export const API_KEY_ENV = 'TRANSACTIONALE_API_KEY'
+
+/** What to say when the key is needed and {@link API_KEY_ENV} is not set. */
+export const MISSING_API_KEY = `${API_KEY_ENV} is not set: export the API key from the "Integrate" section of your Transactionale account`
 
 /** Ends a command with `exitCode`, `message` on stderr and, with `--json`, the same as JSON on stdout. */
 export class CliError extends Error {
@@ -33,6 +40,27 @@ export class CliError extends Error {
 /** A usage error: exit code 2. */
 export const usageError = (message: string, problems: readonly string[] = []): CliError =>
   new CliError(EXIT.usage, message, problems)
+
+/**
+ * The problems of a package configuration error (`resolveOptions`, `openOutbox`, `runWorker` …) as
+ * lines, each option named as the command line sets it (`sources`: option → flag).
+ */
+export function configProblems(
+  problems: readonly ConfigProblem[],
+  sources: Readonly<Record<string, string>>,
+): string[] {
+  return problems.map((p) => `${sources[p.option] ?? p.option}: ${p.message} (${p.code})`)
+}
+
+/** Runs `open`, turning a configuration error of the package into a usage error (exit code 2). */
+export function asUsageError<T>(what: string, sources: Readonly<Record<string, string>>, open: () => T): T {
+  try {
+    return open()
+  } catch (error) {
+    if (error instanceof TouchpointConfigError) throw usageError(what, configProblems(error.problems, sources))
+    throw error
+  }
+}
 
 /** Where a command writes; the process's streams, or others in tests. */
 export interface Io {

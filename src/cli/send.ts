@@ -10,10 +10,18 @@ import { createHttpClient, type HttpResult } from '../http-client'
 import { DEFAULTS, resolveOptions } from '../options'
 import { toWirePayload, validateCustomer, type WirePayload, type WIRE_NAMES } from '../payload'
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version'
-import { CliError, EXIT, maskKey, usageError, wholeNumber, type Output, type Run } from './output'
-
-/** The environment variable that holds the API key: never a flag, so it stays out of shell history. */
-export const API_KEY_ENV = 'TRANSACTIONALE_API_KEY'
+import {
+  API_KEY_ENV,
+  CliError,
+  configProblems,
+  EXIT,
+  maskKey,
+  MISSING_API_KEY,
+  usageError,
+  wholeNumber,
+  type Output,
+  type Run,
+} from './output'
 
 type Field = keyof typeof WIRE_NAMES
 
@@ -190,24 +198,23 @@ function validateSettings(
   const options: Record<string, unknown> = { apiKey, route: '/x' }
   if (flags.endpoint !== undefined) options.endpoint = flags.endpoint
   if (flags.timeoutMs !== undefined) options.timeoutMs = flags.timeoutMs
-  const settings = { endpoint: flags.endpoint ?? DEFAULTS.endpoint, timeoutMs: flags.timeoutMs ?? DEFAULTS.timeoutMs }
   try {
-    resolveOptions(options)
+    const resolved = resolveOptions(options)
+    return { endpoint: resolved.endpoint, timeoutMs: resolved.timeoutMs }
   } catch (error) {
     if (!(error instanceof TouchpointConfigError)) throw error
     for (const problem of error.problems) {
       if (problem.option === 'apiKey' && apiKey === undefined) {
         if (flags.dryRun !== true) {
-          problems.push(
-            `${API_KEY_ENV} is not set: export the API key from the "Integrate" section of your Transactionale account, or use --dry-run`,
-          )
+          problems.push(`${MISSING_API_KEY}, or use --dry-run`)
         }
         continue
       }
-      problems.push(`${OPTION_SOURCES[problem.option] ?? problem.option}: ${problem.message} (${problem.code})`)
+      problems.push(...configProblems([problem], OPTION_SOURCES))
     }
   }
-  return settings
+  // Reached with problems (reported), or for a dry run without a key: the values as given.
+  return { endpoint: flags.endpoint ?? DEFAULTS.endpoint, timeoutMs: flags.timeoutMs ?? DEFAULTS.timeoutMs }
 }
 
 function printRequest(output: Output, request: ShownRequest, body: string): void {

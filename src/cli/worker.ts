@@ -1,24 +1,64 @@
 /**
  * `worker --redis URL`: runs the Redis store's worker (`runWorker` of `express-transactionale/redis`)
- * until SIGTERM or SIGINT, then closes it and exits 0.
+ * with the key from TRANSACTIONALE_API_KEY until SIGTERM or SIGINT, then closes it and exits 0.
  */
 import { Command } from 'commander'
-import { usageError, type Run } from './output'
+import { DEFAULTS } from '../options'
+import { REDIS_STORE_DEFAULTS, runWorker } from '../redis'
+import { redactUrl } from '../redis/options'
+import { API_KEY_ENV, asUsageError, MISSING_API_KEY, untilStopped, usageError, type Output, type Run } from './output'
 
 interface WorkerFlags {
   redis: string
+  prefix?: string
+  endpoint?: string
   json?: boolean
 }
+
+/** The option of `runWorker` behind each thing the command line sets. */
+const OPTION_SOURCES = { apiKey: API_KEY_ENV, connection: '--redis', prefix: '--prefix', endpoint: '--endpoint' }
 
 export function workerCommand(run: Run): Command {
   return new Command('worker')
     .summary('deliver the touchpoints of a Redis store until SIGTERM')
     .description(
-      "Runs the Redis store's worker, which delivers the touchpoints the shop's processes enqueue, until SIGTERM or SIGINT; then it closes and exits 0.",
+      `Runs the Redis store's worker with the API key from ${API_KEY_ENV}: it delivers what the shop's processes enqueue with redisStore(), with the middleware's retries and outage pause, until SIGTERM or SIGINT; then it finishes the requests in flight (up to 10 s; what is left stays queued), closes and exits 0. The package's log lines (pino JSON) go to stdout.`,
     )
-    .requiredOption('--redis <url>', 'the Redis server of the store, e.g. redis://127.0.0.1:6379')
-    .option('--json', 'print JSON lines: "started", "stopped"')
-    .action((flags: WorkerFlags) =>
-      run(flags.json, () => Promise.reject(usageError('redis worker: not available in this version'))),
+    .requiredOption('--redis <url>', 'the Redis of the store, e.g. redis://127.0.0.1:6379')
+    .option('--prefix <prefix>', `the store's key prefix (default: ${REDIS_STORE_DEFAULTS.prefix})`)
+    .option('--endpoint <url>', `the API endpoint (default: ${DEFAULTS.endpoint})`)
+    .option('--json', 'print JSON lines: "started", then "stopped" with what was sent')
+    .addHelpText(
+      'after',
+      `
+Example:
+  $ ${API_KEY_ENV}=… express-transactionale worker --redis redis://127.0.0.1:6379`,
     )
+    .action((flags: WorkerFlags) => run(flags.json, (output) => work(flags, output)))
+}
+
+async function work(flags: WorkerFlags, output: Output): Promise<void> {
+  const apiKey = output.io.env[API_KEY_ENV]
+  if (apiKey === undefined) throw usageError(MISSING_API_KEY)
+  const stopped = untilStopped()
+  const worker = asUsageError('the worker cannot start', OPTION_SOURCES, () =>
+    runWorker({
+      apiKey,
+      connection: flags.redis,
+      ...(flags.prefix === undefined ? {} : { prefix: flags.prefix }),
+      ...(flags.endpoint === undefined ? {} : { endpoint: flags.endpoint }),
+    }),
+  )
+  const redis = redactUrl(flags.redis)
+  const prefix = flags.prefix ?? REDIS_STORE_DEFAULTS.prefix
+  const endpoint = flags.endpoint ?? DEFAULTS.endpoint
+  output.line(`Worker delivering from ${redis} (prefix ${prefix}) to ${endpoint}. Ctrl+C or SIGTERM stops it.`)
+  output.data({ event: 'started', redis, prefix, endpoint, pid: process.pid })
+
+  const signal = await stopped
+  const summary = await worker.close()
+  output.line(
+    `${signal}: closed; sent ${summary.sent}, failed ${summary.failed}, left queued ${summary.persisted + summary.pending}.`,
+  )
+  output.data({ event: 'stopped', signal, ...summary })
 }

@@ -52,7 +52,7 @@ describe('on a file with 3 waiting touchpoints and 4 dead letters', () => {
       ok: true,
       store: `sqlite:${file}`,
       waiting: 3,
-      leased: 0,
+      beingSent: 0,
       delivered: 0,
       deadLetters: 4,
     })
@@ -188,7 +188,7 @@ test('a dead letter whose order was stored again stays dead: retry --all reports
   expect(countsOf(file)).toMatchObject({ waiting: 2, deadLetters: 1 })
 })
 
-test('a missing file, a store that is not named, and redis:// (not in this version) exit 2', async () => {
+test('a missing file, a store that is not named, --prefix with sqlite: exit 2', async () => {
   const missing = await runCli(['outbox', `sqlite:${join(dir, 'nope.db')}`, 'stats'])
   expect(missing.code).toBe(2)
   expect(missing.stderr).toContain(`sqlite:${join(dir, 'nope.db')}: no such file`)
@@ -199,7 +199,7 @@ test('a missing file, a store that is not named, and redis:// (not in this versi
     exitCode: 2,
     error: matching(/names no store/),
   })
-  const redis = await runCli(['outbox', 'redis://127.0.0.1:6379', 'stats'])
-  expect(redis.code).toBe(2)
-  expect(redis.stderr).toBe('express-transactionale: redis outbox: not available in this version\n')
+  const prefix = await runCli(['outbox', `sqlite:${join(dir, 'nope.db')}`, 'stats', '--prefix', 'x'])
+  expect(prefix.code).toBe(2)
+  expect(prefix.stderr).toContain('--prefix is for redis:// stores, not sqlite:')
 })
