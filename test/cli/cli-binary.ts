@@ -8,7 +8,8 @@ import path from 'node:path'
 import { once } from 'node:events'
 
 export const root = path.resolve(__dirname, '..', '..')
-const outDir = path.join(root, 'node_modules', '.cache', 'express-transactionale-cli-test', String(process.pid))
+/** Where the package is built for these tests: the files of dist/. */
+export const outDir = path.join(root, 'node_modules', '.cache', 'express-transactionale-cli-test', String(process.pid))
 /** The built binary, as `dist/cli.js` is built. */
 export const cliPath = path.join(outDir, 'cli.js')
 
