@@ -3,7 +3,7 @@
 // (so that other builds of dist/ running at the same time cannot remove it mid-test; under
 // node_modules so that the bundle resolves its dependencies as it does from dist/).
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import path from 'node:path'
 import { once } from 'node:events'
 
@@ -21,6 +21,11 @@ export async function buildCli(): Promise<void> {
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
   const [code] = (await once(child, 'exit')) as [number | null]
   if (code !== 0 || !existsSync(cliPath)) throw new Error(`building the CLI failed (${code}): ${stderr}`)
+}
+
+/** Removes this test process's build. */
+export function removeCli(): void {
+  rmSync(outDir, { recursive: true, force: true })
 }
 
 export interface CliResult {

@@ -2,9 +2,10 @@
 // touchpoint received (or JSON lines), answers as its flags say, and SIGTERM / SIGINT close it with
 // exit code 0.
 import { startFakeTransactionaleApi } from '../../src/testing/fake-api'
-import { anyNumber, buildCli, finished, matching, runCli, startCli, waitForLine } from './cli-binary'
+import { anyNumber, buildCli, finished, matching, removeCli, runCli, startCli, waitForLine } from './cli-binary'
 
 beforeAll(() => buildCli(), 120_000)
+afterAll(removeCli)
 
 const LISTENING = /^Fake Transactionale API listening on (http:\/\/127\.0\.0\.1:(\d+)\/api\/v1\/transaction)$/
 

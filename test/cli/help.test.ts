@@ -4,9 +4,10 @@ import { execFileSync, spawn } from 'node:child_process'
 import { accessSync, constants, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { PACKAGE_VERSION } from '../../src/version'
-import { buildCli, cliPath, finished, outDir, root, runCli } from './cli-binary'
+import { buildCli, cliPath, finished, outDir, removeCli, root, runCli } from './cli-binary'
 
 beforeAll(() => buildCli(), 120_000)
+afterAll(removeCli)
 
 const COMMANDS: Record<string, readonly string[]> = {
   send: [

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { openOutbox } from '../../src/sqlite'
-import { buildCli, cliPath, matching, runCli } from './cli-binary'
+import { buildCli, cliPath, matching, removeCli, runCli } from './cli-binary'
 import { fillOutbox } from './outbox-fixture'
 
 const dir = mkdtempSync(join(tmpdir(), 'touchpoint-cli-outbox-'))
@@ -14,6 +14,7 @@ let files = 0
 const freshFile = (): string => join(dir, `outbox-${++files}.db`)
 
 beforeAll(() => buildCli(), 120_000)
+afterAll(removeCli)
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 /** The file's counts, read by the store's own outbox handle. */

@@ -8,7 +8,7 @@ import type { NewTouchpoint } from '../../src/stores/store'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { systemClock } from '../../src/types'
 import { closeSharedRedis, deletePrefix, describeRedis, sharedRedis, uniquePrefix } from '../redis/redis-server'
-import { buildCli, finished, matching, runCli, startCli, waitForLine } from './cli-binary'
+import { buildCli, finished, matching, removeCli, runCli, startCli, waitForLine } from './cli-binary'
 
 const KEY = 'trx_test_worker_key_00f3'
 
@@ -57,6 +57,7 @@ describeRedis('with Redis', () => {
     await Promise.all(prefixes.map((prefix) => deletePrefix(url, prefix)))
     await fake.close()
     await closeSharedRedis()
+    removeCli()
   })
 
   test('worker delivers what a shop enqueued to the endpoint, then SIGTERM closes it with exit 0', async () => {

@@ -3,22 +3,19 @@
 // API key is never printed in full.
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { toWirePayload, validateCustomer } from '../../src/payload'
-import { buildCli, matching, runCli } from './cli-binary'
+import { buildCli, matching, removeCli, runCli } from './cli-binary'
 
 const KEY = 'trx_test_7c1d55e0a9b44f3'
 let fake: FakeTransactionaleApi
 
-beforeAll(async () => {
-  await buildCli()
+beforeAll(() => buildCli(), 120_000)
+afterAll(removeCli)
+
+// A fresh fake per test: what it received is what that test's command sent.
+beforeEach(async () => {
   fake = await startFakeTransactionaleApi({ apiKey: KEY })
-}, 120_000)
-
-afterAll(() => fake.close())
-
-beforeEach(() => {
-  ;(fake.requests as unknown[]).length = 0
-  fake.setDefaultReply({ status: 200 })
 })
+afterEach(() => fake.close())
 
 const customer = ['--email', ' Anna.Rossi@Example.COM ', '--first-name', 'Anna', '--country', 'Germania']
 const send = (args: readonly string[], env: Record<string, string | undefined> = { TRANSACTIONALE_API_KEY: KEY }) =>
