@@ -176,6 +176,8 @@ const ACTION_RUNNERS: Record<Action, ActionRunner> = {
       throw new CliError(
         EXIT.failed,
         `${notRetried.length} of ${retried.length + notRetried.length} ids not sent again`,
+        [],
+        true,
       )
     }
   },

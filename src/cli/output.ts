@@ -24,13 +24,18 @@ export const API_KEY_ENV = 'TRANSACTIONALE_API_KEY'
 /** What to say when the key is needed and {@link API_KEY_ENV} is not set. */
 export const MISSING_API_KEY = `${API_KEY_ENV} is not set: export the API key from the "Integrate" section of your Transactionale account`
 
-/** Ends a command with `exitCode`, `message` on stderr and, with `--json`, the same as JSON on stdout. */
+/**
+ * Ends a command with `exitCode` and `message` on stderr; with `--json`, also as JSON on stdout,
+ * unless the command has printed its own JSON result already (`resultPrinted`: stdout holds one
+ * document either way).
+ */
 export class CliError extends Error {
   constructor(
     readonly exitCode: ExitCode,
     message: string,
     /** One line per problem, e.g. `--email: not a valid email address`. */
     readonly problems: readonly string[] = [],
+    readonly resultPrinted = false,
   ) {
     super(message)
     this.name = 'CliError'
@@ -99,7 +104,7 @@ export type Run = (json: boolean | undefined, action: (output: Output) => Promis
 export function reportError(io: Io, json: boolean, error: CliError): void {
   const lines = [`express-transactionale: ${error.message}`, ...error.problems.map((p) => `  - ${p}`)]
   io.stderr.write(`${lines.join('\n')}\n`)
-  if (json) {
+  if (json && !error.resultPrinted) {
     io.stdout.write(
       `${JSON.stringify({ ok: false, exitCode: error.exitCode, error: error.message, problems: error.problems })}\n`,
     )

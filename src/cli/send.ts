@@ -148,7 +148,7 @@ async function send(flags: SendFlags, output: Output): Promise<void> {
   const ms = Math.round(performance.now() - started)
   const ok = result.kind === 'response' && result.status >= 200 && result.status < 300
   if (result.kind === 'response') {
-    output.line(`← ${result.status} ${STATUS_CODES[result.status] ?? ''} in ${ms} ms`.replace('  ', ' '))
+    output.line(`← ${statusLine(result.status)} in ${ms} ms`)
     if (result.retryAfter !== undefined) output.line(`  Retry-After: ${result.retryAfter}`)
     output.data({
       ok,
@@ -164,7 +164,7 @@ async function send(flags: SendFlags, output: Output): Promise<void> {
     output.line(`← no answer: ${result.code} after ${ms} ms`)
     output.data({ ok, dryRun: false, request, error: { code: result.code }, durationMs: ms })
   }
-  if (!ok) throw new CliError(EXIT.failed, failure(result))
+  if (!ok) throw new CliError(EXIT.failed, failure(result), [], true)
 }
 
 /** The wire body, or the problems of the customer's fields, named by their flags. */
@@ -229,11 +229,17 @@ function failure(result: HttpResult): string {
     return `the API could not be reached (${result.code}): check --endpoint and the network`
   }
   const { status } = result
-  const answer = `the API answered ${status} ${STATUS_CODES[status] ?? ''}`.trimEnd()
+  const answer = `the API answered ${statusLine(status)}`
   if (status === 401 || status === 403) return `${answer}: check the key in ${API_KEY_ENV}`
   if (status === 429 || status === 503) {
     return `${answer}: try again ${result.retryAfter === undefined ? 'later' : `after ${result.retryAfter} (Retry-After)`}`
   }
   if (status >= 400 && status < 500) return `${answer}: the touchpoint was refused`
   return `${answer}: the touchpoint was not accepted`
+}
+
+/** `503 Service Unavailable`, or the bare number for a status Node has no text for. */
+function statusLine(status: number): string {
+  const text = STATUS_CODES[status]
+  return text === undefined ? String(status) : `${status} ${text}`
 }

@@ -100,7 +100,7 @@ describe('on a file with 3 waiting touchpoints and 4 dead letters', () => {
 
     const unknown = await outbox(file, 'retry', '2', '99', '--json')
     expect(unknown.code).toBe(1)
-    expect(JSON.parse(unknown.stdout.split('\n')[0] ?? '')).toEqual({
+    expect(JSON.parse(unknown.stdout)).toEqual({
       ok: false,
       store: `sqlite:${file}`,
       retried: ['2'],
