@@ -86,11 +86,6 @@ export class Output {
     if (!this.json) this.io.stdout.write(`${text}\n`)
   }
 
-  /** A diagnostic on stderr (shown in both modes: scripts read stdout only). */
-  note(text: string): void {
-    this.io.stderr.write(`${text}\n`)
-  }
-
   /** A JSON document or JSON line on stdout (only with `--json`). */
   data(value: unknown): void {
     if (this.json) this.io.stdout.write(`${JSON.stringify(value)}\n`)
