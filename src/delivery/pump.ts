@@ -143,7 +143,9 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
         claiming = false
         if (stopped) return void store.release(claimed)
         // A durable store may hand over touchpoints another run or process stored: never below 0.
-        queued = Math.max(0, queued - claimed.length)
+        // A shared store may also have given this process's touchpoints to another: never above
+        // what the store holds (with the memory store, the two are always equal).
+        queued = Math.max(0, Math.min(queued - claimed.length, storing + store.counts().waiting))
         for (const t of claimed) attempt(t)
         if (claimed.length === free) kick()
         else if (claimed.length === 0) scheduleDue()

@@ -435,7 +435,15 @@ export class RedisStore implements RedisTouchpointStore {
     // Lengthen BullMQ's queue-wide rate limit, never shorten it (another process may have been told
     // to wait longer), and let one job at a time through once it ends.
     client
-      .eval(EXTEND_PAUSE, 2, queue.toKey('limiter'), queue.toKey('meta'), String(ms), String(Number.MAX_SAFE_INTEGER))
+      .eval(
+        EXTEND_PAUSE,
+        2,
+        queue.toKey('limiter'),
+        queue.toKey('meta'),
+        String(ms),
+        String(Number.MAX_SAFE_INTEGER),
+        String(LIMITER.max),
+      )
       .catch((error: unknown) => this.logError('pause', error))
   }
 
@@ -767,12 +775,14 @@ export class RedisStore implements RedisTouchpointStore {
 
 /**
  * Lengthens the queue-wide pause (BullMQ's limiter key, set as BullMQ's own `rateLimit()` sets it)
- * to ARGV[1] ms unless it already lasts longer, and lets one job at a time through once it ends
+ * to ARGV[1] ms unless a pause already lasts longer (ARGV[3]: the limiter's max), and lets one job at a time through once it ends
  * (BullMQ's global concurrency, in the queue's meta hash).
  */
 const EXTEND_PAUSE = `
-local ttl = redis.call('PTTL', KEYS[1])
-if ttl < tonumber(ARGV[1]) then
+-- The key also counts jobs (its TTL then is the limiter's window): only a value past the
+-- limiter's max is a pause.
+local paused = tonumber(redis.call('GET', KEYS[1]) or '0') >= tonumber(ARGV[3])
+if not paused or redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
 end
 redis.call('HSET', KEYS[2], 'concurrency', 1)

@@ -1,0 +1,166 @@
+// Two shop processes on one Redis, with real processes throughout: a load run with one shop killed
+// (SIGKILL) and restarted and the API down for 5 s in the middle; one order id posted to both shops
+// at once; and a 429 with Retry-After answered to one shop pausing the other too.
+// Scaled from the issue's 10,000 orders at 500/s to 3,000 at 300/s, so the run fits a 2-core machine.
+import IORedis from 'ioredis'
+import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
+import { deliveredIds, getJson, postOrder, runLoad, startChild, trackReplies, waitFor, type Child } from './processes'
+import { closeSharedRedis, deletePrefix, describeRedis, HAS_REDIS, sharedRedis, uniquePrefix } from './redis-server'
+
+jest.setTimeout(120_000)
+
+let url = ''
+const prefixes: string[] = []
+const children: Child[] = []
+const apis: FakeTransactionaleApi[] = []
+const clients: IORedis[] = []
+
+function redisClient(): IORedis {
+  const client = new IORedis(url)
+  clients.push(client)
+  return client
+}
+
+beforeAll(async () => {
+  if (HAS_REDIS) url = await sharedRedis()
+})
+afterEach(async () => {
+  await Promise.all(children.splice(0).map((c) => c.kill()))
+  await Promise.all(apis.splice(0).map((a) => a.close()))
+  for (const client of clients.splice(0)) client.disconnect()
+})
+afterAll(async () => {
+  if (!HAS_REDIS) return
+  for (const prefix of prefixes.splice(0)) await deletePrefix(url, prefix)
+  await closeSharedRedis()
+})
+
+async function setup(
+  name: string,
+): Promise<{ prefix: string; api: FakeTransactionaleApi; env: Record<string, string> }> {
+  const prefix = uniquePrefix(name)
+  prefixes.push(prefix)
+  const api = await startFakeTransactionaleApi()
+  apis.push(api)
+  return { prefix, api, env: { REDIS_URL: url, PREFIX: prefix, ENDPOINT: api.endpoint, LOG_LEVEL: 'warn' } }
+}
+
+async function shop(env: Record<string, string>): Promise<Child> {
+  const child = await startChild('redis-shop', env)
+  children.push(child)
+  return child
+}
+
+interface ShopStats {
+  sent: number
+  deduped: number
+  queued: number
+  inFlight: number
+}
+
+describeRedis('two shops, one Redis', () => {
+  test('3,000 orders at 300/s, one shop SIGKILLed mid-run and restarted, the API down for 5 s: every order answered >100 ms before its shop died is delivered; duplicates at most the jobs in flight at the kill', async () => {
+    const { prefix, api, env } = await setup('load')
+    const ok = trackReplies(api)
+    const redis = redisClient()
+    let a: Child | undefined = await shop(env)
+    const b = await shop(env)
+    let aName = 'a1'
+    let killedAt = 0
+    let activeAtKill = 0
+    let restart: Promise<void> = Promise.resolve()
+    const sent = await runLoad({
+      count: 3000,
+      perSecond: 300,
+      prefix,
+      // Round robin; while shop A is down, the load balancer sends its share to B.
+      route: (i) => (i % 2 === 1 || a === undefined ? { port: b.port, target: 'b' } : { port: a.port, target: aName }),
+      at: async (i) => {
+        if (i === 600) {
+          // 2 s in: SIGKILL shop A, then start it again.
+          const dying = a as Child
+          a = undefined
+          killedAt = Date.now()
+          await dying.kill()
+          activeAtKill = await redis.llen(`${prefix}:touchpoints:active`)
+          restart = shop(env).then((c) => {
+            aName = 'a2'
+            a = c
+          })
+        }
+        // 4 s to 9 s in: the API is down.
+        if (i === 1200) void api.stop()
+        if (i === 2700) await api.start()
+      },
+    })
+    await restart
+    const answered = sent.filter((s) => s.status === 201)
+    const required = answered.filter((s) => !(s.target === 'a1' && s.answeredAt > killedAt - 100))
+    // All but those shop A was answering when it died (a sanity check of the run itself).
+    expect(required.length).toBeGreaterThan(2700)
+    await waitFor(() => {
+      const delivered = deliveredIds(api, ok)
+      return required.every((s) => delivered.has(s.id))
+    }, 'every required order delivered')
+    // Everything queued has settled (so no duplicate is still on its way).
+    const shops = [b, a]
+    const key = `${prefix}:touchpoints`
+    await waitFor(async () => {
+      const stats = await Promise.all(shops.map((s) => getJson<ShopStats>(s.port, '/stats')))
+      const [wait, delayed, active] = await Promise.all([
+        redis.llen(`${key}:wait`),
+        redis.zcard(`${key}:delayed`),
+        redis.llen(`${key}:active`),
+      ])
+      return wait + delayed + active === 0 && stats.every((s) => s.inFlight === 0)
+    }, 'the queue drained')
+    const delivered = deliveredIds(api, ok)
+    let duplicates = 0
+    for (const n of delivered.values()) duplicates += n - 1
+    expect(duplicates).toBeLessThanOrEqual(activeAtKill)
+  })
+
+  test('the same order id posted to both shops at once: one touchpoint', async () => {
+    const { api, env, prefix } = await setup('same')
+    const ok = trackReplies(api)
+    const [a, b] = await Promise.all([shop(env), shop(env)])
+    const ids = Array.from({ length: 50 }, (_, i) => `${prefix}-${i}`)
+    const responses = await Promise.all(ids.flatMap((id) => [postOrder(a.port, id), postOrder(b.port, id)]))
+    expect(responses.every((r) => r.status === 201)).toBe(true)
+    // Every order accounted for: each sent once, and deduped once, across the two shops.
+    await waitFor(async () => {
+      const [sa, sb] = await Promise.all([getJson<ShopStats>(a.port, '/stats'), getJson<ShopStats>(b.port, '/stats')])
+      return sa.sent + sb.sent === 50 && sa.deduped + sb.deduped === 50
+    }, 'every order sent or deduped')
+    const delivered = deliveredIds(api, ok)
+    expect([...delivered.keys()].sort()).toEqual([...ids].sort())
+    expect([...delivered.values()].every((n) => n === 1)).toBe(true)
+  })
+
+  test('a 429 with Retry-After: 3 answered to shop A: shop B sends nothing for 3 s either, then one probe at a time', async () => {
+    const { api, env, prefix } = await setup('pause')
+    const ok = trackReplies(api)
+    const [a, b] = await Promise.all([shop(env), shop(env)])
+    const redis = redisClient()
+    api.script({ status: 429, headers: { 'Retry-After': '3' } })
+    const replied = new Promise<number>((resolve) =>
+      api.events.on('reply', (_request: unknown, status: number) => {
+        if (status === 429) resolve(Date.now())
+      }),
+    )
+    expect((await postOrder(a.port, `${prefix}-a`)).status).toBe(201)
+    const at429 = await replied
+    await waitFor(async () => (await redis.pttl(`${prefix}:touchpoints:limiter`)) > 0, 'the queue-wide pause')
+    const requestsBefore = api.requests.length
+    // A slow API from now on, so the probe is visibly alone in flight.
+    api.setLoad({ latencyMs: 200 })
+    const ids = Array.from({ length: 5 }, (_, i) => `${prefix}-b${i}`)
+    for (const id of ids) expect((await postOrder(b.port, id)).status).toBe(201)
+    await waitFor(() => deliveredIds(api, ok).size === 6, 'all six delivered')
+    const after = api.requests.slice(requestsBefore)
+    // Nothing at all reached the API within the 3 s: not from A, and not from B.
+    expect(after[0]?.receivedAt).toBeGreaterThanOrEqual(at429 + 3000 - 50)
+    // One probe first: the second request arrived only once the first was answered (200 ms later).
+    expect((after[1]?.receivedAt ?? 0) - (after[0]?.receivedAt ?? 0)).toBeGreaterThanOrEqual(190)
+  })
+})
