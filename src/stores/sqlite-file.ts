@@ -31,8 +31,20 @@ export interface SqliteDeps {
  * copy wherever our package is installed.
  */
 function loadBetterSqlite3(): SqliteModule {
-  const from = typeof __filename === 'string' ? __filename : join(process.cwd(), 'index.js')
-  return createRequire(from)('better-sqlite3') as SqliteModule
+  return packageRequire()('better-sqlite3') as SqliteModule
+}
+
+function packageRequire(): NodeJS.Require {
+  return createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'index.js'))
+}
+
+/** The file better-sqlite3 loads from, for a thread to load the same; `undefined` if it does not resolve. */
+export function betterSqlite3Path(): string | undefined {
+  try {
+    return packageRequire().resolve('better-sqlite3')
+  } catch {
+    return undefined
+  }
 }
 
 /** better-sqlite3, or a {@link TouchpointConfigError} that says how to install or rebuild it. */

@@ -15,7 +15,9 @@ import type BetterSqlite3 from 'better-sqlite3'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
 import type { TouchpointLogger } from '../logger'
 import { systemClock, type Clock } from '../types'
+import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer'
 import {
+  betterSqlite3Path,
   codeOf,
   describe,
   hashKey,
@@ -171,6 +173,10 @@ const POLL_MS = 1000
 /** A recount is skipped until this many times its last duration has passed (and at least one poll). */
 const RECOUNT_COST_FACTOR = 100
 const ERROR_LOG_INTERVAL_MS = 60_000
+/** SQLite's automatic checkpoint threshold (pages), kept while no checkpoint thread runs. */
+const AUTO_CHECKPOINT_PAGES = 1000
+/** The safety net while the checkpoint thread runs: only a thread that falls far behind leaves it to the connection. */
+const AUTO_CHECKPOINT_PAGES_WITH_THREAD = 20_000
 
 const LEASED = 0 // handed to the pump
 const SETTLING = 1 // its settlement is buffered
@@ -234,7 +240,8 @@ export function createSqliteStore(options: SqliteStoreOptions, deps: SqliteDeps 
   const resolved = resolveOptions(options)
   const Sqlite = loadSqlite(deps, 'sqliteStore')
   const db = openDatabase(Sqlite, resolved.path, resolved.durability, false, 'sqliteStore.path')
-  return new SqliteStore(db, resolved)
+  // Checkpoints run on a thread that loads the same module; with an injected module, in the connection.
+  return new SqliteStore(db, resolved, deps.load === undefined ? betterSqlite3Path() : undefined)
 }
 
 class SqliteStore implements TouchpointStore {
@@ -282,6 +289,7 @@ class SqliteStore implements TouchpointStore {
   private listener: (() => void) | undefined
   private pollTimer: NodeJS.Timeout | undefined
   private pruning = false
+  private checkpointer: Checkpointer | undefined
   private readonly errorLog = new Map<string, { at: number; suppressed: number }>()
 
   private readonly writeBatch: BetterSqlite3.Transaction<(ops: Op[], now: number) => Deltas>
@@ -291,6 +299,8 @@ class SqliteStore implements TouchpointStore {
   constructor(
     private readonly db: Database,
     private readonly options: ResolvedSqliteOptions,
+    /** better-sqlite3's file, for the checkpoint thread; `undefined`: checkpoints stay in the connection. */
+    private readonly modulePath: string | undefined,
   ) {
     this.sql = new Statements(db)
     this.writeBatch = db.transaction((ops: Op[], now: number) => this.write(ops, now))
@@ -318,6 +328,7 @@ class SqliteStore implements TouchpointStore {
     }
     process.on('exit', this.onExit)
     this.schedulePoll()
+    this.startCheckpoints()
     return DONE
   }
 
@@ -534,6 +545,8 @@ class SqliteStore implements TouchpointStore {
       }
     }
     this.state = 'closed'
+    this.checkpointer?.stop()
+    this.checkpointer = undefined
     this.claimed.clear()
     this.held = []
     process.off('exit', this.onExit)
@@ -772,6 +785,29 @@ class SqliteStore implements TouchpointStore {
       if (parsed === undefined || parsed.host !== host || parsed.pid === process.pid || isAlive(parsed.pid)) continue
       this.sql.releaseOwner.run(owner)
     }
+  }
+
+  /** Moves WAL checkpoints (and their fsyncs) off the event loop; see sqlite-checkpointer.ts. */
+  private startCheckpoints(): void {
+    if (this.modulePath === undefined) return
+    const threshold = (pages: number): void => {
+      if (this.state !== 'open') return
+      try {
+        this.db.pragma(`wal_autocheckpoint = ${pages}`)
+      } catch (error) {
+        this.logError('checkpoint', error)
+      }
+    }
+    this.checkpointer = startCheckpointer({
+      modulePath: this.modulePath,
+      file: this.options.path,
+      onReady: () => threshold(AUTO_CHECKPOINT_PAGES_WITH_THREAD),
+      onGone: (error) => {
+        this.checkpointer = undefined
+        threshold(AUTO_CHECKPOINT_PAGES)
+        this.logError('checkpoint', error)
+      },
+    })
   }
 
   private schedulePoll(): void {

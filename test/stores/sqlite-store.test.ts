@@ -13,7 +13,7 @@ import type { SqliteModule } from '../../src/stores/sqlite-file'
 import { createSqliteStore } from '../../src/stores/sqlite-store'
 import type { StoreContext, StoredTouchpoint, TouchpointStore } from '../../src/stores/store'
 import { captureLogs } from '../helpers/log-capture'
-import { ManualClock } from '../helpers/manual-clock'
+import { ManualClock, until } from '../helpers/manual-clock'
 import { CONTRACT_CONTEXT, contextFor, storeContract, touchpoint } from './store-contract'
 
 const dir = mkdtempSync(join(tmpdir(), 'touchpoint-sqlite-'))
@@ -111,6 +111,17 @@ describe('sqliteStore', () => {
     // The 500th add committed the buffer synchronously, before any turn of the event loop.
     expect(peek(file, 'SELECT COUNT(*) AS n FROM touchpoints')).toEqual([{ n: 500 }])
     expect(new Set(await Promise.all(batch))).toEqual(new Set(['added']))
+  })
+
+  test('WAL checkpoints run on a thread of their own: the file grows without the store checkpointing', async () => {
+    const file = freshFile()
+    const store = await openStore(file)
+    const before = statSync(file).size
+    // Far fewer WAL pages than SQLite's own threshold (1000): only the thread copies them back.
+    for (let round = 0; round < 4; round++) {
+      await Promise.all(Array.from({ length: 500 }, () => store.add(tp())))
+    }
+    await until(() => statSync(file).size > before, 'a checkpoint by the thread', 5000)
   })
 
   describe('two stores on one file (two processes)', () => {

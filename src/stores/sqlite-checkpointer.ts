@@ -1,0 +1,87 @@
+/**
+ * WAL checkpoints on a thread of their own. A checkpoint copies the WAL back into the database file
+ * and fsyncs both; run by SQLite's default (in the committing connection, every 1000 pages) it
+ * stalled the shop's event loop for several ms about once a second at 500 orders/s. A worker
+ * thread with its own connection runs them instead (PASSIVE: they never block a writer), and the
+ * store's connection keeps a far larger automatic threshold only as a safety net.
+ */
+import { Worker } from 'node:worker_threads'
+
+/** How often the thread checkpoints. */
+const CHECKPOINT_INTERVAL_MS = 1000
+
+// Plain CommonJS, evaluated in the worker: it loads the same better-sqlite3 the store loaded.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const Database = require(workerData.modulePath)
+const db = new Database(workerData.file, { fileMustExist: true, timeout: 5000 })
+const timer = setInterval(() => {
+  try {
+    db.pragma('wal_checkpoint(PASSIVE)')
+  } catch (error) {
+    parentPort.postMessage({ error: String(error && error.message) })
+  }
+}, workerData.intervalMs)
+parentPort.once('message', () => {
+  clearInterval(timer)
+  db.close()
+  parentPort.close()
+})
+parentPort.postMessage('ready')
+`
+
+/** A running checkpoint thread. */
+export interface Checkpointer {
+  /** Asks the thread to close its connection and end; never throws. */
+  stop(): void
+}
+
+export interface CheckpointerOptions {
+  /** The resolved path of better-sqlite3 (the module the store loaded). */
+  readonly modulePath: string
+  readonly file: string
+  /** The thread runs checkpoints: the store's connection may stop running them itself. */
+  readonly onReady: () => void
+  /** The thread failed or ended unasked: the store's connection must checkpoint again. */
+  readonly onGone: (error: unknown) => void
+}
+
+/** Starts the checkpoint thread; `undefined` when threads are unavailable (the caller keeps SQLite's default). */
+export function startCheckpointer(options: CheckpointerOptions): Checkpointer | undefined {
+  let worker: Worker
+  try {
+    worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { modulePath: options.modulePath, file: options.file, intervalMs: CHECKPOINT_INTERVAL_MS },
+    })
+  } catch (error) {
+    options.onGone(error)
+    return undefined
+  }
+  // The thread alone must not keep a finished process alive.
+  worker.unref()
+  let stopping = false
+  let gone = false
+  const goneOnce = (error: unknown): void => {
+    if (gone || stopping) return
+    gone = true
+    options.onGone(error)
+  }
+  worker.on('message', (message: unknown) => {
+    if (message === 'ready') options.onReady()
+    else goneOnce(new Error(`checkpoint failed: ${String((message as { error?: unknown }).error)}`))
+  })
+  worker.on('error', goneOnce)
+  worker.on('exit', (code) => goneOnce(new Error(`checkpoint thread exited with code ${code}`)))
+  return {
+    stop() {
+      if (stopping) return
+      stopping = true
+      try {
+        worker.postMessage('stop')
+      } catch {
+        void worker.terminate()
+      }
+    },
+  }
+}
