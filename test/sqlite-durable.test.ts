@@ -180,7 +180,7 @@ describe('in one process', () => {
     app.use(touchpoint)
     app.post('/checkout', (req, res) => {
       res.locals.transactionale = {
-        orderId: String(req.query.id),
+        orderId: req.query.id as string,
         email: 'd@example.org',
         firstName: 'D',
         country: 'IT',
