@@ -4,19 +4,17 @@
  * the pipeline — entirely after the response — and the lifecycle methods hung on it.
  */
 import type { NextFunction, Request, Response } from 'express'
-import { createPump } from './delivery/pump'
-import { createHttpClient, type HttpClient } from './http-client'
-import { createLedger, type LedgerCounts } from './ledger'
-import { createLog } from './logger'
+import { assembleDelivery, closeTimeout, type CloseSummary, type DeliveryDeps } from './delivery/assemble'
+import type { LedgerCounts } from './ledger'
 import { DEFAULTS, resolveOptions, type Options } from './options'
-import { createObservers, OBSERVE, type Observer } from './observe'
+import { OBSERVE, type Observer } from './observe'
 import { createPipeline } from './pipeline'
 import { hookResponse } from './response-hook'
 import { createRouteMatcher } from './route-matcher'
 import { memoryStore } from './stores/memory-store'
-import { clampDelay, systemClock, type Clock } from './types'
-import { PACKAGE_NAME, PACKAGE_VERSION } from './version'
 import type { OutageState } from './delivery/outage'
+
+export type { CloseSummary } from './delivery/assemble'
 
 /**
  * A snapshot of what the middleware has done since it was created. Cheap: poll it as often as you
@@ -37,20 +35,6 @@ export interface TouchpointStats extends LedgerCounts {
   limit: number
   /** What the store holds: waiting touchpoints (of any process, for a shared durable store) and dead letters. */
   store: { kind: string; waiting: number; deadLetters: number }
-}
-
-/** What `close()` reports. */
-export interface CloseSummary {
-  /** Delivered, over the middleware's life. */
-  readonly sent: number
-  /** Failed for good, over the middleware's life. */
-  readonly failed: number
-  /** Dropped: the queue was full, the store failed, or they arrived after `close()` (not counting `pending`). */
-  readonly dropped: number
-  /** Memory store: still pending at the deadline, abandoned (passed to `onDropped` with reason `shutdown`). */
-  readonly pending: number
-  /** Durable store: left in the store, delivered at the next start (no `onDropped`). */
-  readonly persisted: number
 }
 
 /** Options of `close()`. */
@@ -80,15 +64,9 @@ export interface TouchpointMiddleware {
   [OBSERVE](observer: Observer): () => void
 }
 
-/** Replaceable parts, for tests and benchmarks. */
-export interface TouchpointDeps {
-  /** Sends one body; defaults to the package's axios client. */
-  readonly send?: HttpClient
-  readonly clock?: Clock
-  readonly random?: () => number
-}
+/** Replaceable parts, for tests and benchmarks: the HTTP client, the clock, the backoff's randomness. */
+export type TouchpointDeps = DeliveryDeps
 
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000
 const EXIT_ORDER_IDS = 100
 
 /**
@@ -101,52 +79,9 @@ const EXIT_ORDER_IDS = 100
  */
 export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps = {}): TouchpointMiddleware {
   const settings = resolveOptions(options)
-  const log = createLog(settings.logger)
-  const clock = deps.clock ?? systemClock
   const matches = createRouteMatcher(settings.route, settings.methods)
   const store = settings.store ?? memoryStore()
-  const client = createHttpClient({
-    endpoint: settings.endpoint,
-    apiKey: settings.apiKey,
-    timeoutMs: settings.timeoutMs,
-    userAgent: `${PACKAGE_NAME}/${PACKAGE_VERSION} (node ${process.version})`,
-    // The socket pool follows the most requests that may be in flight.
-    maxSockets: settings.queue.concurrency === 'auto' ? settings.queue.maxConcurrency : settings.queue.concurrency,
-  })
-  const ledger = createLedger(
-    { logPersonalData: settings.logPersonalData, hashKey: settings.apiKey, maxSize: settings.queue.maxSize },
-    settings.hooks,
-    log,
-    clock,
-  )
-  // Opening recovers what a durable store holds; the pump starts once it is open.
-  const opened = store.open({
-    maxSize: settings.queue.maxSize,
-    dedupeWindowMs: settings.dedupe.windowMs,
-    dedupeMaxEntries: settings.dedupe.maxEntries,
-    // A claim outlives any attempt: the deadline of one attempt, with a wide margin.
-    leaseMs: Math.max(60_000, settings.timeoutMs * 3),
-    clock,
-    logger: log.logger,
-  })
-  const observers = createObservers()
-  const pump = createPump(
-    {
-      concurrency: settings.queue.concurrency,
-      maxConcurrency: settings.queue.maxConcurrency,
-      retry: settings.retry,
-    },
-    {
-      store,
-      opened,
-      send: deps.send ?? client.send,
-      ledger,
-      log,
-      clock,
-      random: deps.random ?? Math.random,
-      observers,
-    },
-  )
+  const { log, clock, ledger, pump, observers, shutdown } = assembleDelivery(settings, store, deps)
   const pipeline = createPipeline(settings, { pump, ledger, log, clock, durable: store.durable })
   let closing: Promise<CloseSummary> | undefined
 
@@ -203,27 +138,12 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
   middleware.flush = flush
   middleware.close = (closeOptions = {}) => {
     closing ??= (async () => {
-      const timeoutMs = validCloseTimeout(closeOptions.timeoutMs)
-      let deadline: NodeJS.Timeout | undefined
-      const expired = new Promise<void>((resolve) => (deadline = clock.setTimeout(resolve, clampDelay(timeoutMs))))
       // A durable store keeps what waits: wait only for what is being mapped, stored or sent.
       const settled = store.durable ? pipeline.settled().then(() => pump.settleInFlight()) : flush()
-      await Promise.race([settled, expired])
-      if (deadline !== undefined) clock.clearTimeout(deadline)
-      const left = await pump.stop()
-      client.destroy()
-      await store.close().catch(() => undefined)
+      const summary = await shutdown(closeTimeout(closeOptions.timeoutMs), settled)
       liveMiddlewares.delete(onExit)
       if (liveMiddlewares.size === 0) process.off('exit', onProcessExit)
-      if (left.persisted > 0) log.write('persisted', { persisted: left.persisted })
-      const c = ledger.counts()
-      return {
-        sent: c.sent,
-        failed: c.failed,
-        dropped: c.dropped.total - c.dropped.shutdown,
-        pending: left.abandoned,
-        persisted: left.persisted,
-      }
+      return summary
     })()
     return closing
   }
@@ -236,8 +156,4 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
 const liveMiddlewares = new Set<() => void>()
 function onProcessExit(): void {
   for (const warn of liveMiddlewares) warn()
-}
-
-function validCloseTimeout(value: unknown): number {
-  return typeof value === 'number' && value >= 0 && !Number.isNaN(value) ? value : DEFAULT_CLOSE_TIMEOUT_MS
 }

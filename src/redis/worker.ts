@@ -3,16 +3,14 @@
  * (HTTP client, ledger, pump with its outage and retry policy) over a Redis store, validating the
  * delivery options with the middleware's own parsers, and claims what the shops enqueue.
  */
-import { createPump } from '../delivery/pump'
-import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
-import { createHttpClient, type HttpClient } from '../http-client'
-import { createLedger, type LedgerCounts } from '../ledger'
-import { createLog } from '../logger'
-import type { CloseOptions, CloseSummary } from '../middleware'
-import { DEFAULTS, OPTION_TABLE, unknownName, type Options, type ResolvedOptions } from '../options'
-import { clampDelay, systemClock, type Clock } from '../types'
-import { PACKAGE_NAME, PACKAGE_VERSION } from '../version'
+import { assembleDelivery, closeTimeout, type CloseSummary } from '../delivery/assemble'
 import type { OutageState } from '../delivery/outage'
+import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
+import type { HttpClient } from '../http-client'
+import type { LedgerCounts } from '../ledger'
+import type { CloseOptions } from '../middleware'
+import { DEFAULTS, OPTION_TABLE, unknownName, type Options, type ResolvedOptions } from '../options'
+import type { Clock } from '../types'
 import { REDIS_OPTION_PARSERS, redisProblem, type RedisConnection } from './options'
 import { createRedisStore, type QueueStats, type RedisStoreInternals } from './store'
 
@@ -62,7 +60,6 @@ export interface RunWorkerDeps {
 const DELIVERY_OPTIONS = ['apiKey', 'endpoint', 'timeoutMs', 'retry', 'queue', 'logger', 'hooks'] as const
 const REDIS_OPTIONS = ['connection', 'prefix'] as const
 const KNOWN = [...DELIVERY_OPTIONS, ...REDIS_OPTIONS]
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000
 
 type Report = (message: string, path?: string) => void
 type DeliverySettings = { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: ResolvedOptions[K] }
@@ -80,59 +77,23 @@ type DeliverySettings = { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: Res
  */
 export function runWorker(options: RunWorkerOptions, deps: RunWorkerDeps = {}): TouchpointWorker {
   const { settings, connection, prefix } = resolveWorkerOptions(options)
-  const clock = deps.clock ?? systemClock
-  const log = createLog(settings.logger)
   const store = createRedisStore({ connection, prefix, worker: true }, { wake: 'block', ...deps.internals })
-  const { queue } = settings
-  const client = createHttpClient({
-    endpoint: settings.endpoint,
-    apiKey: settings.apiKey,
-    timeoutMs: settings.timeoutMs,
-    userAgent: `${PACKAGE_NAME}/${PACKAGE_VERSION} (node ${process.version})`,
-    maxSockets: queue.concurrency === 'auto' ? queue.maxConcurrency : queue.concurrency,
-  })
-  const ledger = createLedger(
-    { logPersonalData: false, hashKey: settings.apiKey, maxSize: queue.maxSize },
-    settings.hooks,
-    log,
-    clock,
-  )
-  const opened = store.open({
-    maxSize: queue.maxSize,
-    // Used when dead letters are sent again: their orders count as seen for the shops' default window.
-    dedupeWindowMs: DEFAULTS.dedupe.windowMs,
-    dedupeMaxEntries: DEFAULTS.dedupe.maxEntries,
-    leaseMs: Math.max(60_000, settings.timeoutMs * 3),
-    clock,
-    logger: log.logger,
-  })
-  const pump = createPump(
-    { concurrency: queue.concurrency, maxConcurrency: queue.maxConcurrency, retry: settings.retry },
-    { store, opened, send: deps.send ?? client.send, ledger, log, clock, random: Math.random },
+  const { ledger, pump, shutdown } = assembleDelivery(
+    {
+      ...settings,
+      logPersonalData: false,
+      // Used when dead letters are sent again: their orders count as seen for the shops' default window.
+      dedupe: { windowMs: DEFAULTS.dedupe.windowMs, maxEntries: DEFAULTS.dedupe.maxEntries, key: 'orderId' },
+    },
+    store,
+    deps,
   )
   let closing: Promise<CloseSummary> | undefined
 
   return {
     close(closeOptions = {}) {
-      closing ??= (async () => {
-        const timeoutMs = validTimeout(closeOptions.timeoutMs)
-        let deadline: NodeJS.Timeout | undefined
-        const expired = new Promise<void>((resolve) => (deadline = clock.setTimeout(resolve, clampDelay(timeoutMs))))
-        await Promise.race([pump.settleInFlight(), expired])
-        if (deadline !== undefined) clock.clearTimeout(deadline)
-        const left = await pump.stop()
-        client.destroy()
-        await store.close().catch(() => undefined)
-        if (left.persisted > 0) log.write('persisted', { persisted: left.persisted })
-        const c = ledger.counts()
-        return {
-          sent: c.sent,
-          failed: c.failed,
-          dropped: c.dropped.total,
-          pending: left.abandoned,
-          persisted: left.persisted,
-        }
-      })()
+      // What is queued stays in Redis for the other workers: wait only for what is in flight.
+      closing ??= shutdown(closeTimeout(closeOptions.timeoutMs), pump.settleInFlight())
       return closing
     },
     stats() {
@@ -180,8 +141,4 @@ function resolveWorkerOptions(input: unknown): {
   const prefix = REDIS_OPTION_PARSERS.prefix(raw.prefix, redisReport('prefix'))
   if (problems.length > 0) throw new TouchpointConfigError(problems)
   return { settings: settings as DeliverySettings, connection, prefix }
-}
-
-function validTimeout(value: unknown): number {
-  return typeof value === 'number' && value >= 0 && !Number.isNaN(value) ? value : DEFAULT_CLOSE_TIMEOUT_MS
 }
