@@ -35,6 +35,7 @@ export const LOG_MESSAGES = {
   queueFull: ['warn', 'touchpoint queue full: newest touchpoints are being dropped'],
   droppedClosed: ['warn', 'touchpoint dropped: the middleware is closed'],
   storeFailed: ['error', 'touchpoint store failed: touchpoint dropped'],
+  storeError: ['error', 'touchpoint store error'],
   storeUnavailable: [
     'error',
     'touchpoint store (Redis) unreachable: touchpoints wait in the local buffer, dropped when it is full',

@@ -757,7 +757,7 @@ export class RedisStore implements RedisTouchpointStore {
     }
     this.errorLog.set(operation, { at: now, suppressed: 0 })
     try {
-      this.logger?.warn(
+      this.logger?.[LOG_MESSAGES.storeError[0]](
         {
           store: 'redis',
           prefix: this.options.prefix,
@@ -765,7 +765,7 @@ export class RedisStore implements RedisTouchpointStore {
           error: error instanceof Error ? error.message.slice(0, 300) : typeof error,
           suppressedSinceLastLine: last?.suppressed ?? 0,
         },
-        'touchpoint store error',
+        LOG_MESSAGES.storeError[1],
       )
     } catch {
       // As above.

@@ -13,7 +13,7 @@ import * as crypto from 'node:crypto'
 import { hostname } from 'node:os'
 import type BetterSqlite3 from 'better-sqlite3'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
-import type { TouchpointLogger } from '../logger'
+import { LOG_MESSAGES, type TouchpointLogger } from '../logger'
 import { systemClock, type Clock } from '../types'
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer'
 import {
@@ -911,7 +911,7 @@ class SqliteStore implements TouchpointStore {
     }
     this.errorLog.set(operation, { at: now, suppressed: 0 })
     try {
-      this.logger?.error(
+      this.logger?.[LOG_MESSAGES.storeError[0]](
         {
           store: 'sqlite',
           path: this.options.path,
@@ -920,7 +920,7 @@ class SqliteStore implements TouchpointStore {
           error: messageOf(error),
           suppressedSinceLastLine: last?.suppressed ?? 0,
         },
-        'touchpoint store error',
+        LOG_MESSAGES.storeError[1],
       )
     } catch {
       // A logger that throws must not break delivery.
