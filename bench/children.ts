@@ -1,4 +1,4 @@
-/** Starting and talking to the benchmark's child processes (shop, fake API, load generator). */
+/** Starting and talking to the benchmark's child processes (shop, fake APIs, load generator). */
 import { fork, type ChildProcess } from 'node:child_process'
 import path from 'node:path'
 import { buildSync } from 'esbuild'
@@ -9,7 +9,9 @@ const buildDir = path.join(__dirname, '.build')
 /** Child processes run pre-built JavaScript (same source, bundled once) so each starts in ~0.1 s. */
 export function buildChildren(): void {
   buildSync({
-    entryPoints: ['fake-api-process.ts', 'shop-process.ts', 'load-process.ts'].map((f) => path.join(__dirname, f)),
+    entryPoints: ['fake-api-process.ts', 'adaptive-api-process.ts', 'shop-process.ts', 'load-process.ts'].map((f) =>
+      path.join(__dirname, f),
+    ),
     outdir: buildDir,
     bundle: true,
     platform: 'node',
@@ -17,11 +19,13 @@ export function buildChildren(): void {
     format: 'cjs',
     packages: 'external',
     logLevel: 'warning',
+    // For bench/profile.ts, which maps the bundle's functions back to their source files.
+    sourcemap: true,
   })
 }
 
 export function start(
-  script: 'fake-api-process' | 'shop-process' | 'load-process',
+  script: 'fake-api-process' | 'adaptive-api-process' | 'shop-process' | 'load-process',
   env: Record<string, string> = {},
   execArgv: string[] = [],
 ): ChildProcess {

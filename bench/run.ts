@@ -1,13 +1,16 @@
 /**
- * `npm run bench [-- --quick]`: what the middleware costs a shop, how fast touchpoints arrive, and
- * memory in an outage, each as a ratio against a baseline measured in the same run. The shop, the
- * load generator and the fake API are separate processes; A/B runs are interleaved over rounds and
- * reported as medians with their spread. Writes bench/results/latest.json and docs/*.svg.
+ * `npm run bench [-- --quick] [-- --only adaptive]`: what the middleware costs a shop, how fast
+ * touchpoints arrive, and memory in an outage, each as a ratio against a baseline measured in the
+ * same run; then the adaptive-concurrency scenarios (bench/adaptive.ts), each against a fixed 8.
+ * The shop, the load generator and the fake API are separate processes; A/B runs are interleaved
+ * over rounds and reported as medians with their spread. Writes bench/results/latest.json and
+ * docs/*.svg; `--only adaptive` runs that group alone and replaces only its key in the JSON.
  */
 import type { ChildProcess } from 'node:child_process'
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
+import { rowsOf, runAdaptive, SCENARIOS, writeCharts, type AdaptiveRow, type AdaptiveScenarios } from './adaptive'
 import { ask, buildChildren, next, start } from './children'
 import type { FromChild, ToChild } from './ipc'
 import { bytesPerQueuedTouchpoint, deliveryThroughput, nonMatchingCost } from './micro'
@@ -15,10 +18,57 @@ import { median, percentile, spread } from './stats'
 import { barChart, lineChart } from './svg'
 
 const quick = process.argv.includes('--quick')
+const GROUPS = ['adaptive'] as const
+const onlyIndex = process.argv.indexOf('--only')
+const only = onlyIndex > 0 ? process.argv[onlyIndex + 1] : undefined
+if (only !== undefined && !(GROUPS as readonly string[]).includes(only)) {
+  console.error(`--only: unknown group '${only}' (groups: ${GROUPS.join(', ')})`)
+  process.exit(2)
+}
+// `--scenario BE`: only these scenarios of the adaptive group (A–E, see bench/adaptive.ts).
+const scenarioIndex = process.argv.indexOf('--scenario')
+const scenarios = scenarioIndex > 0 ? (process.argv[scenarioIndex + 1] ?? SCENARIOS) : SCENARIOS
+// `--max-concurrency N`: the 'auto' shops' queue.maxConcurrency (default 128, the package's).
+const maxIndex = process.argv.indexOf('--max-concurrency')
+const maxConcurrency = maxIndex > 0 ? Number(process.argv[maxIndex + 1]) : 128
+// An experiment (another maxConcurrency) writes its charts beside the results and no JSON; a run of
+// some scenarios with --only adaptive replaces just theirs (rows, figures, charts).
+const partial = maxConcurrency !== 128
 const ROUNDS = quick ? 3 : 5
 const SECONDS = quick ? 0.5 : 4
 const WARMUP = quick ? 0.25 : 1
 const root = path.resolve(__dirname, '..')
+const resultsFile = path.join(root, 'bench', 'results', quick ? 'quick.json' : 'latest.json')
+// The README shows the full run's charts; a quick run's go beside its JSON.
+const chartDir = quick ? path.join(root, 'bench', 'results') : path.join(root, 'docs')
+const chartPrefix = quick ? 'quick-' : ''
+
+/** The adaptive-concurrency group: runs it and prints its table. */
+async function adaptiveGroup(): Promise<Awaited<ReturnType<typeof runAdaptive>> & { date: string; mode: string }> {
+  const date = new Date().toISOString()
+  console.log(
+    `\n7. adaptive concurrency ('auto', maxConcurrency ${maxConcurrency}) vs fixed 8${quick ? ' (--quick)' : ''}`,
+  )
+  mkdirSync(chartDir, { recursive: true })
+  const result = await runAdaptive(
+    quick,
+    partial ? path.join(root, 'bench', 'results') : chartDir,
+    partial ? 'partial-' : chartPrefix,
+    scenarios,
+    maxConcurrency,
+  )
+  printAdaptive(result.rows)
+  const charts = result.charts.map((f) => path.relative(root, f))
+  console.log(`wrote ${charts.join(', ')}`)
+  return { date, mode: quick ? 'quick' : 'full', ...result, charts }
+}
+
+function printAdaptive(rows: AdaptiveRow[]): void {
+  console.log("\n| scenario | target | fixed 8 (before) | 'auto' | met |")
+  console.log('|---|---|---|---|---|')
+  for (const r of rows)
+    console.log(`| ${r.scenario} | ${r.target} | ${r.fixed8} | ${r.auto} | ${r.met ? 'yes' : 'NO'} |`)
+}
 
 interface Row {
   measure: string
@@ -106,6 +156,51 @@ function addRow(
 }
 
 async function main(): Promise<void> {
+  if (only === 'adaptive' && process.argv.includes('--redraw')) {
+    // The table and charts again from the recorded figures (after a change to how they are shown).
+    const recorded = JSON.parse(readFileSync(resultsFile, 'utf8')) as {
+      adaptive?: { rows: AdaptiveRow[]; scenarios: AdaptiveScenarios; charts: string[] }
+    }
+    if (recorded.adaptive === undefined) throw new Error(`no adaptive figures in ${resultsFile}`)
+    const { scenarios: recordedScenarios } = recorded.adaptive
+    const charts = writeCharts(recordedScenarios, chartDir, chartPrefix).map((f) => path.relative(root, f))
+    recorded.adaptive = { ...recorded.adaptive, rows: rowsOf(recordedScenarios), charts }
+    writeFileSync(resultsFile, JSON.stringify(recorded, null, 2))
+    printAdaptive(recorded.adaptive.rows)
+    console.log(`wrote ${charts.join(', ')} and the rows in ${path.relative(root, resultsFile)}`)
+    return
+  }
+  if (only === 'adaptive') {
+    console.log(`express-transactionale benchmark, adaptive group only (${quick ? 'quick' : 'full'})`)
+    buildChildren()
+    const adaptive = await adaptiveGroup()
+    if (partial) return
+    // Only this group's key changes: the other figures stay those of their last run.
+    const previous = existsSync(resultsFile)
+      ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as { adaptive?: typeof adaptive & { reran?: object } })
+      : {}
+    const before = previous.adaptive
+    const merged =
+      scenarios === SCENARIOS || before === undefined
+        ? adaptive
+        : {
+            ...before,
+            rows: rowsOf({ ...before.scenarios, ...adaptive.scenarios }),
+            scenarios: { ...before.scenarios, ...adaptive.scenarios },
+            // When the scenarios run again alone were measured.
+            reran: {
+              ...before.reran,
+              ...Object.fromEntries([...scenarios.toUpperCase()].map((id) => [id, adaptive.date])),
+            },
+          }
+    mkdirSync(path.dirname(resultsFile), { recursive: true })
+    writeFileSync(resultsFile, JSON.stringify({ ...previous, adaptive: merged }, null, 2))
+    if (merged !== adaptive) printAdaptive(merged.rows)
+    console.log(
+      `wrote ${path.relative(root, resultsFile)} (key "adaptive"${merged !== adaptive ? `, scenarios ${scenarios}` : ''})`,
+    )
+    return
+  }
   const startedAt = new Date()
   console.log(`express-transactionale benchmark (${quick ? 'quick' : 'full'}: ${ROUNDS} rounds of ${SECONDS} s)`)
   buildChildren()
@@ -312,6 +407,8 @@ async function main(): Promise<void> {
   await stop(api)
   generator.send({ type: 'exit' } satisfies ToChild)
 
+  const adaptive = await adaptiveGroup()
+
   // Output: table, JSON, charts.
   const fmt = (v: number, digits = 2): string => (Number.isFinite(v) ? v.toFixed(digits) : '—')
   console.log('\n| measure | baseline | ours | ratio | target | met | spread |')
@@ -321,6 +418,7 @@ async function main(): Promise<void> {
       `| ${r.measure} | ${fmt(r.baseline)} ${r.unit} | ${fmt(r.ours)} ${r.unit} | ${fmt(r.ratio, 3)} | ${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : 'NO'} | ${Number.isFinite(r.spread) ? `±${(r.spread * 50).toFixed(0)} %` : '—'} |`,
     )
   }
+  printAdaptive(adaptive.rows)
   const results = {
     date: startedAt.toISOString(),
     mode: quick ? 'quick' : 'full',
@@ -332,18 +430,14 @@ async function main(): Promise<void> {
     rows,
     orderToApiMs: o2a,
     outage: { orders, rate, ...outage, samples, bytesPerQueuedTouchpoint: perTouchpoint },
+    adaptive,
   }
-  mkdirSync(path.join(root, 'bench', 'results'), { recursive: true })
-  writeFileSync(
-    path.join(root, 'bench', 'results', quick ? 'quick.json' : 'latest.json'),
-    JSON.stringify(results, null, 2),
-  )
-  // The README shows the full run's charts; a quick run's go beside its JSON.
-  const chartDir = quick ? path.join(root, 'bench', 'results') : path.join(root, 'docs')
+  mkdirSync(path.dirname(resultsFile), { recursive: true })
+  writeFileSync(resultsFile, JSON.stringify(results, null, 2))
   mkdirSync(chartDir, { recursive: true })
   const states = ['healthy', 'slow', 'down']
   writeFileSync(
-    path.join(chartDir, quick ? 'quick-checkout-latency.svg' : 'checkout-latency.svg'),
+    path.join(chartDir, `${chartPrefix}checkout-latency.svg`),
     barChart(
       'Checkout p99 latency at 200 orders/s (median of rounds)',
       'milliseconds',
@@ -356,7 +450,7 @@ async function main(): Promise<void> {
     ),
   )
   writeFileSync(
-    path.join(chartDir, quick ? 'quick-outage-memory.svg' : 'outage-memory.svg'),
+    path.join(chartDir, `${chartPrefix}outage-memory.svg`),
     lineChart(`Shop memory, ${orders.toLocaleString('en')} orders with the API down`, 'MiB', 'seconds', [
       { name: 'RSS', points: samples.map((s) => [s.t / 1000, s.rss / 2 ** 20]) },
       { name: 'heap used', points: samples.map((s) => [s.t / 1000, s.heapUsed / 2 ** 20]) },
@@ -366,7 +460,7 @@ async function main(): Promise<void> {
   console.log(
     quick
       ? '\nwrote bench/results/quick.json and bench/results/quick-*.svg'
-      : '\nwrote bench/results/latest.json, docs/checkout-latency.svg, docs/outage-memory.svg',
+      : '\nwrote bench/results/latest.json, docs/checkout-latency.svg, docs/outage-memory.svg, docs/adaptive-*.svg',
   )
 }
 
