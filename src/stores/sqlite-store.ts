@@ -13,6 +13,7 @@ import * as crypto from 'node:crypto'
 import { hostname } from 'node:os'
 import type BetterSqlite3 from 'better-sqlite3'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
+import { unknownName } from '../did-you-mean'
 import { LOG_MESSAGES, type TouchpointLogger } from '../logger'
 import { systemClock, type Clock } from '../types'
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer'
@@ -964,29 +965,7 @@ function storeError(what: string, cause: unknown): Error & { code: string } {
   return error
 }
 
-/** "unknown option …; did you mean …?" for a misspelt option (case-insensitive, edit distance ≤ 3). */
+/** "unknown option …; did you mean …?", with the known names listed. */
 function unknownOption(key: string): string {
-  let best: string | undefined
-  let bestDistance = 4
-  for (const name of OPTION_NAMES) {
-    const d = editDistance(key.toLowerCase(), name.toLowerCase())
-    if (d < bestDistance) {
-      best = name
-      bestDistance = d
-    }
-  }
-  return `unknown option "${key}"${best !== undefined ? `; did you mean "${best}"?` : ''} (known: ${OPTION_NAMES.join(', ')})`
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      const cost = a[i - 1] === b[j - 1] ? 0 : 1
-      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + cost)
-    }
-    previous = current
-  }
-  return previous[b.length] ?? 0
+  return `${unknownName('option', key, OPTION_NAMES)} (known: ${OPTION_NAMES.join(', ')})`
 }
