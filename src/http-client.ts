@@ -49,17 +49,22 @@ export const RESPONSE_BODY_CAP = 4096
  * Creates the client and the agents it owns; `destroy()` closes every socket, which also ends the
  * requests still in flight (those still waiting for headers resolve as network errors).
  */
+/** The headers of every request, in order (the CLI shows them with the key masked). */
+export function requestHeaders(apiKey: string, userAgent: string): Record<string, string> {
+  return {
+    'X-Authorization': apiKey,
+    'Content-Type': 'application/json',
+    Accept: 'application/json',
+    'User-Agent': userAgent,
+  }
+}
+
 export function createHttpClient(options: HttpClientOptions): { send: HttpClient; destroy: () => void } {
   const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets }
   const httpAgent = new http.Agent(agentOptions)
   const httpsAgent = new https.Agent(agentOptions)
   const instance: AxiosInstance = axios.create({
-    headers: {
-      'X-Authorization': options.apiKey,
-      'Content-Type': 'application/json',
-      Accept: 'application/json',
-      'User-Agent': options.userAgent,
-    },
+    headers: requestHeaders(options.apiKey, options.userAgent),
     // Lean: the body is a ready string, statuses are ours to judge, no redirects (an API key must not
     // follow one). The answer is a stream that drain() reads under a cap, not a buffer axios fills
     // without limit; undecompressed, so the cap counts bytes off the wire.

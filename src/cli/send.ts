@@ -6,7 +6,7 @@
 import { STATUS_CODES } from 'node:http'
 import { Command, Option } from 'commander'
 import { TouchpointConfigError } from '../errors'
-import { createHttpClient, type HttpResult } from '../http-client'
+import { createHttpClient, requestHeaders, type HttpResult } from '../http-client'
 import { DEFAULTS, resolveOptions } from '../options'
 import { toWirePayload, validateCustomer, type WirePayload, type WIRE_NAMES } from '../payload'
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version'
@@ -115,12 +115,7 @@ async function send(flags: SendFlags, output: Output): Promise<void> {
     method: 'POST',
     url: settings.endpoint,
     // The headers the HTTP client sets on every request, in its order.
-    headers: {
-      'X-Authorization': apiKey === undefined ? '(not set)' : maskKey(apiKey),
-      'Content-Type': 'application/json',
-      Accept: 'application/json',
-      'User-Agent': userAgent,
-    },
+    headers: requestHeaders(apiKey === undefined ? '(not set)' : maskKey(apiKey), userAgent),
     body,
   }
   const text = JSON.stringify(body)
