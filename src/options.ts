@@ -90,7 +90,7 @@ export interface Options {
    * counted and reported). `concurrency`: HTTP requests in flight at once while the API is healthy —
    * `'auto'` adapts it to the API (arrival rate × latency, shrinking on timeouts, 429, 5xx and rising
    * latency) between 1 and `maxConcurrency`; a number fixes it. `maxConcurrency` also sizes the
-   * socket pool. Defaults to `{ maxSize: 10000, concurrency: 'auto', maxConcurrency: 128 }`.
+   * socket pool. Defaults to `{ maxSize: 10000, concurrency: 'auto', maxConcurrency: 256 }`.
    */
   queue?: { maxSize?: number; concurrency?: number | 'auto'; maxConcurrency?: number }
   /**
@@ -133,7 +133,7 @@ export const DEFAULTS = {
   dryRun: false,
   logPersonalData: false,
   isSuccess: (statusCode: number): boolean => statusCode >= 200 && statusCode < 300,
-  queue: { maxSize: 10_000, concurrency: 'auto', maxConcurrency: 128 },
+  queue: { maxSize: 10_000, concurrency: 'auto', maxConcurrency: 256 },
   retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
   dedupe: { windowMs: 24 * 60 * 60 * 1000, maxEntries: 100_000, key: 'orderId' },
   mapper: ((_req, res) => (res.locals as Record<string, unknown>).transactionale as MapperResult) as Mapper,

@@ -26,7 +26,7 @@ describe('options', () => {
       dryRun: false,
       logPersonalData: false,
       country: undefined,
-      queue: { maxSize: 10_000, concurrency: 'auto', maxConcurrency: 128 },
+      queue: { maxSize: 10_000, concurrency: 'auto', maxConcurrency: 256 },
       mapperTimeoutMs: 10_000,
       retry: { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 },
       dedupe: { windowMs: 86_400_000, maxEntries: 100_000 },
@@ -149,7 +149,7 @@ describe('options', () => {
 
   test('nested options keep the defaults of the fields not given', () => {
     const resolved = resolveOptions({ ...valid, queue: { concurrency: 2 }, retry: { maxAttempts: 3 } })
-    expect(resolved.queue).toEqual({ maxSize: 10_000, concurrency: 2, maxConcurrency: 128 })
+    expect(resolved.queue).toEqual({ maxSize: 10_000, concurrency: 2, maxConcurrency: 256 })
     expect(resolved.retry).toEqual({ maxAttempts: 3, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 })
   })
 

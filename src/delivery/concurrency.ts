@@ -17,9 +17,10 @@
  * 2. Gradient guard (Gradient2's idea): it grows only while latency is not rising (a short-term
  *    average of round trips no more than 1.5× the long-term one); when latency rises, it shrinks by
  *    5 % per round trip, so a slow API is not pushed over.
- * 3. AIMD on overload: a timeout, 429 or 5xx cuts it to 80 % of what was in flight and, when that
- *    was above the initial 8, sets a ceiling just below that level, which rises by one every 5 s
- *    without overload (so capacity is rediscovered, at the cost of one refused request per probe). After an outage pause the limit
+ * 3. AIMD on overload: a timeout, 429 or 5xx cuts it to 80 % of what was in flight; a 429 or 503
+ *    (the API saying "too many") also sets a ceiling just below that level (not below the initial
+ *    8), which rises by one every 5 s (so capacity is rediscovered, at the cost of one refused
+ *    request per probe). When nothing waits, it settles back toward what the arrival rate needs. After an outage pause the limit
  *    restarts at half its previous value and doubles per round trip while touchpoints wait.
  *
  * It never goes below 1 or above `maxConcurrency`; with a fast API it stays at its initial 8 (the
@@ -29,11 +30,16 @@ import type { Clock } from '../types'
 
 export interface ConcurrencyLimit {
   /** Requests allowed in flight now. Cheap: called for every claim. */
-  current(now: number, queued: number, oldestInFlightStart: number | undefined): number
+  current(now: number, queued: number, inFlight: number, oldestInFlightStart: number | undefined): number
   /** A touchpoint arrived (for the arrival rate). */
   arrived(now: number): void
-  /** An attempt finished after `rttMs`; `overload`: a timeout, 429 or 5xx; `inFlight`: including it. */
-  sample(now: number, rttMs: number, overload: boolean, inFlight: number): void
+  /**
+   * An attempt finished after `rttMs`. `signal`: `ok`; `overload` (a timeout, 5xx, a refused
+   * connection: cut, but no ceiling — that is an outage, the outage state machine's business); or
+   * `limited` (429 or 503: the API says it has too many requests — cut, and a ceiling there).
+   * `inFlight` includes it.
+   */
+  sample(now: number, rttMs: number, signal: 'ok' | 'overload' | 'limited', inFlight: number): void
   /** Delivery opens again after an outage pause: restart low. */
   recovered(): void
   /** The limit as it stands (for stats). */
@@ -101,32 +107,41 @@ export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'no
       rate = rate * Math.exp(-(now - rateAt) / RATE_WINDOW_MS) + 1
       rateAt = now
     },
-    current(now, queued, oldestStart) {
+    current(now, queued, inFlight, oldestStart) {
       if (ceiling < max && now - ceilingRaisedAt >= CEILING_STEP_MS) {
         ceiling++
         ceilingRaisedAt = now
       }
       const age = oldestStart === undefined ? 0 : now - oldestStart
       const latency = Math.max(shortRtt, age)
-      if (latency > 0 && queued > 0 && !rising()) {
-        const perMs = (rate * Math.exp(-(now - rateAt) / RATE_WINDOW_MS)) / RATE_WINDOW_MS
-        const little = Math.ceil(perMs * latency * HEADROOM)
+      if (latency <= 0) return Math.floor(limit)
+      // Waiting beyond the free slots: a touchpoint that a free slot takes now is no backlog.
+      const waiting = queued - Math.max(0, Math.floor(limit) - inFlight)
+      const perMs = (rate * Math.exp(-(now - rateAt) / RATE_WINDOW_MS)) / RATE_WINDOW_MS
+      const little = Math.ceil(perMs * latency * HEADROOM)
+      if (waiting > 0 && !rising()) {
         if (little > limit) set(little, 'arrival rate × latency')
         // While touchpoints wait (a backlog), double once per round trip, as TCP's slow start.
         if (now - lastAdjustAt >= latency && limit < max) {
           lastAdjustAt = now
-          set(Math.max(limit, Math.min(limit * 2, limit + queued)), 'backlog')
+          set(Math.max(limit, Math.min(limit * 2, limit + waiting)), 'backlog')
         }
+      } else if (waiting <= 0 && limit > floor && now - lastAdjustAt >= Math.max(latency, 100)) {
+        // Nothing waits: settle back toward what the arrival rate needs (never below the floor).
+        lastAdjustAt = now
+        set(Math.max(floor, little, limit * 0.9), 'idle')
       }
       return Math.floor(limit)
     },
-    sample(now, rttMs, overload, inFlight) {
-      if (overload) {
-        // Multiplicative decrease, and remember where the API complained — unless it complained at
-        // or below the floor: then it is an outage (the outage state machine's business), not a
-        // concurrency limit, and a ceiling there would hold a recovered API back for minutes.
-        ceiling = Math.max(floor, inFlight - 1)
-        ceilingRaisedAt = now
+    sample(now, rttMs, signal, inFlight) {
+      if (signal !== 'ok') {
+        // Multiplicative decrease. Only a 429 / 503 says "too many requests": remember that level as
+        // a ceiling (not below the floor). Timeouts, 5xx and refused connections are outages: a
+        // ceiling from them would hold a recovered API back for minutes.
+        if (signal === 'limited') {
+          ceiling = Math.max(floor, inFlight - 1)
+          ceilingRaisedAt = now
+        }
         lastAdjustAt = now
         set(Math.min(limit, Math.max(1, Math.floor(inFlight * 0.8))), 'overload')
         return

@@ -134,7 +134,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
   /** Claims as many due touchpoints as there are free slots; one claim at a time. */
   const kick = (): void => {
     if (stopped || draining || claiming || !open) return
-    const limit = limiter.current(clock.now(), queued, oldestStart())
+    const limit = limiter.current(clock.now(), queued, inFlight.size, oldestStart())
     const free = outage.allowance(limit) - inFlight.size
     if (free <= 0) return checkIdle()
     claiming = true
@@ -189,7 +189,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       try {
         const now = clock.now()
         const verdict = classify(result, settings.retry, now)
-        limiter.sample(now, now - started, verdict.kind === 'retry', inFlight.size + 1)
+        limiter.sample(now, now - started, signalOf(verdict), inFlight.size + 1)
         if (observers !== undefined && observers.size > 0) {
           const status = result.kind === 'response' ? result.status : undefined
           observers.attempt(
@@ -310,4 +310,10 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       limit: outage.allowance(limiter.limit),
     }),
   }
+}
+
+/** What an attempt tells the concurrency limit: fine, an outage-like failure, or "too many requests". */
+function signalOf(verdict: Verdict): 'ok' | 'overload' | 'limited' {
+  if (verdict.kind !== 'retry') return 'ok'
+  return verdict.status === 429 || verdict.status === 503 ? 'limited' : 'overload'
 }
