@@ -6,6 +6,7 @@
 import { createHookRunner, type DropReason, type FailReason, type Hooks, type InvalidStage } from './hooks'
 import type { Log, LogEvent } from './logger'
 import { emailHash, type WirePayload } from './payload'
+import { throttle } from './throttle'
 import type { Clock } from './types'
 
 /** The counted outcomes (each order ends in exactly one of them). */
@@ -84,7 +85,7 @@ export function createLedger(settings: LedgerSettings, hooks: Hooks, log: Log, c
   const counts = { received: 0, invalid: 0, deduped: 0, sent: 0, failed: 0, dryRun: 0, retried: 0 }
   const skipped = { total: 0, status: 0, no_customer: 0 }
   const dropped = { total: 0, queue_full: 0, closed: 0, shutdown: 0, store_error: 0, store_unavailable: 0 }
-  const throttled = throttle(clock)
+  const throttled = throttle(() => clock.now())
 
   // Built only for lines that are written: parsing the body back is cheaper than keeping a hash
   // per queued touchpoint that is almost never logged.
@@ -191,20 +192,5 @@ function payloadOf(t: LedgerTouchpoint): WirePayload | undefined {
     return JSON.parse(t.body) as WirePayload
   } catch {
     return undefined
-  }
-}
-
-/** Runs `write` at most once per interval per key, telling it how many calls it swallowed since. */
-function throttle(clock: Clock): (key: string, intervalMs: number, write: (suppressed: number) => void) => void {
-  const last = new Map<string, { at: number; suppressed: number }>()
-  return (key, intervalMs, write) => {
-    const now = clock.now()
-    const entry = last.get(key)
-    if (entry !== undefined && now - entry.at < intervalMs) {
-      entry.suppressed++
-      return
-    }
-    write(entry?.suppressed ?? 0)
-    last.set(key, { at: now, suppressed: 0 })
   }
 }

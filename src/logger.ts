@@ -4,6 +4,7 @@
  * header redacted, and guarded so that a logger that throws never breaks the shop or delivery.
  */
 import pino, { type Logger } from 'pino'
+import { throttle } from './throttle'
 
 /** The minimum a logger must offer: pino's, or anything with the same methods and levels. */
 export type TouchpointLogger = Pick<Logger, 'debug' | 'info' | 'warn' | 'error' | 'child'> &
@@ -122,4 +123,26 @@ export function createLog(shopLogger: TouchpointLogger | undefined): Log {
       }
     },
   }
+}
+
+const STORE_ERROR_INTERVAL_MS = 60_000
+
+/**
+ * A store's error line (`touchpoint store error`): once a minute per operation, with how many were
+ * suppressed since, through the store's logger when it has one; never throws.
+ */
+export function storeErrorLog(
+  logger: () => TouchpointLogger | undefined,
+  store: Record<string, unknown>,
+): (operation: string, fields: Record<string, unknown>) => void {
+  const throttled = throttle(Date.now)
+  const [level, message] = LOG_MESSAGES.storeError
+  return (operation, fields) =>
+    throttled(operation, STORE_ERROR_INTERVAL_MS, (suppressed) => {
+      try {
+        logger()?.[level]({ ...store, operation, ...fields, suppressedSinceLastLine: suppressed }, message)
+      } catch {
+        // A logger that throws must not break delivery.
+      }
+    })
 }

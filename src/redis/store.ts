@@ -11,7 +11,7 @@
 import { randomBytes } from 'node:crypto'
 import type { Job, Queue, Worker } from 'bullmq'
 import type IORedis from 'ioredis'
-import { LOG_MESSAGES, type LogEvent, type TouchpointLogger } from '../logger'
+import { LOG_MESSAGES, storeErrorLog, type LogEvent, type TouchpointLogger } from '../logger'
 import type {
   AddResult,
   DeadLetter,
@@ -37,7 +37,6 @@ const LIMITER = { max: 1_000_000_000, duration: 60_000 } as const
 const JOB_ATTEMPTS = 1000
 /** The longest a queue-wide pause may be (BullMQ's limiter key holds it with a TTL). */
 const MAX_PAUSE_MS = 86_400_000
-const ERROR_LOG_INTERVAL_MS = 60_000
 
 /** What a job holds: the wire body, the order id and when the order was received. Never the API key. */
 interface JobData {
@@ -181,7 +180,7 @@ export class RedisStore implements RedisTouchpointStore {
   private tokenSeq = 0
   private readonly tag = randomBytes(6).toString('hex')
   private jobSeq = 0
-  private readonly errorLog = new Map<string, { at: number; suppressed: number }>()
+  private errorLog: ((operation: string, fields: Record<string, unknown>) => void) | undefined
 
   constructor(
     readonly options: ResolvedRedisStoreOptions,
@@ -749,27 +748,8 @@ export class RedisStore implements RedisTouchpointStore {
 
   /** One line per operation per minute: a store error repeats for every touchpoint. */
   private logError(operation: string, error: unknown): void {
-    const now = Date.now()
-    const last = this.errorLog.get(operation)
-    if (last !== undefined && now - last.at < ERROR_LOG_INTERVAL_MS) {
-      last.suppressed++
-      return
-    }
-    this.errorLog.set(operation, { at: now, suppressed: 0 })
-    try {
-      this.logger?.[LOG_MESSAGES.storeError[0]](
-        {
-          store: 'redis',
-          prefix: this.options.prefix,
-          operation,
-          error: error instanceof Error ? error.message.slice(0, 300) : typeof error,
-          suppressedSinceLastLine: last?.suppressed ?? 0,
-        },
-        LOG_MESSAGES.storeError[1],
-      )
-    } catch {
-      // As above.
-    }
+    this.errorLog ??= storeErrorLog(() => this.logger, { store: 'redis', prefix: this.options.prefix })
+    this.errorLog(operation, { error: error instanceof Error ? error.message.slice(0, 300) : typeof error })
   }
 }
 

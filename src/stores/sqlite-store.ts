@@ -14,7 +14,7 @@ import { hostname } from 'node:os'
 import type BetterSqlite3 from 'better-sqlite3'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
 import { unknownName } from '../did-you-mean'
-import { LOG_MESSAGES, type TouchpointLogger } from '../logger'
+import { storeErrorLog, type TouchpointLogger } from '../logger'
 import { systemClock, type Clock } from '../types'
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer'
 import {
@@ -173,7 +173,6 @@ const GROUP_COMMIT_MAX = 500
 const POLL_MS = 1000
 /** A recount is skipped until this many times its last duration has passed (and at least one poll). */
 const RECOUNT_COST_FACTOR = 100
-const ERROR_LOG_INTERVAL_MS = 60_000
 /** SQLite's automatic checkpoint threshold (pages), kept while no checkpoint thread runs. */
 const AUTO_CHECKPOINT_PAGES = 1000
 /** The safety net while the checkpoint thread runs: only a thread that falls far behind leaves it to the connection. */
@@ -291,7 +290,7 @@ class SqliteStore implements TouchpointStore {
   private pollTimer: NodeJS.Timeout | undefined
   private pruning = false
   private checkpointer: Checkpointer | undefined
-  private readonly errorLog = new Map<string, { at: number; suppressed: number }>()
+  private errorLog: ((operation: string, fields: Record<string, unknown>) => void) | undefined
 
   private readonly writeBatch: BetterSqlite3.Transaction<(ops: Op[], now: number) => Deltas>
   private readonly claimRows: BetterSqlite3.Transaction<(now: number, limit: number) => ClaimedRow[]>
@@ -904,28 +903,8 @@ class SqliteStore implements TouchpointStore {
    * messages name tables and constraints, not values).
    */
   private logError(operation: string, error: unknown): void {
-    const now = Date.now()
-    const last = this.errorLog.get(operation)
-    if (last !== undefined && now - last.at < ERROR_LOG_INTERVAL_MS) {
-      last.suppressed++
-      return
-    }
-    this.errorLog.set(operation, { at: now, suppressed: 0 })
-    try {
-      this.logger?.[LOG_MESSAGES.storeError[0]](
-        {
-          store: 'sqlite',
-          path: this.options.path,
-          operation,
-          code: codeOf(error),
-          error: messageOf(error),
-          suppressedSinceLastLine: last?.suppressed ?? 0,
-        },
-        LOG_MESSAGES.storeError[1],
-      )
-    } catch {
-      // A logger that throws must not break delivery.
-    }
+    this.errorLog ??= storeErrorLog(() => this.logger, { store: 'sqlite', path: this.options.path })
+    this.errorLog(operation, { code: codeOf(error), error: messageOf(error) })
   }
 }
 
