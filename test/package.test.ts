@@ -161,7 +161,7 @@ describe('a TypeScript consumer', () => {
     writeFileSync(path.join(consumer, 'wrong-locals4.mts'), wrongLocals('express4'))
   })
 
-  test('compiles with moduleResolution "node" (node10): typesVersions maps /testing', () => {
+  test('item 12: compiles with moduleResolution "node" (node10): typesVersions maps /testing', () => {
     // Resolution is what this checks; the node16 run checks the declaration files themselves (slower).
     expect(compile(['--module', 'commonjs', '--moduleResolution', 'node', '--skipLibCheck'], ['uses.ts'])).toEqual([])
   }, 60_000)
@@ -170,7 +170,7 @@ describe('a TypeScript consumer', () => {
     expect(compile(['--module', 'node16', '--moduleResolution', 'node16'], ['uses.ts', 'uses.mts'])).toEqual([])
   }, 60_000)
 
-  test('gets a type error for a res.locals.transactionale that is not a Customer (Express 4 and 5)', () => {
+  test('item 13: gets a type error for a res.locals.transactionale that is not a Customer (Express 4 and 5)', () => {
     const errors = compile(
       ['--module', 'node16', '--moduleResolution', 'node16', '--skipLibCheck'],
       ['wrong-locals.ts', 'wrong-locals4.mts'],
