@@ -1,6 +1,6 @@
 /**
  * The adaptive-concurrency group of `npm run bench` (`npm run bench -- --only adaptive` runs it
- * alone): the scenarios of issue 11, each with `queue.concurrency: 'auto'` (maxConcurrency 128, the default)
+ * alone): the scenarios of issue 11, each with `queue.concurrency: 'auto'` (maxConcurrency: the package's default)
  * and, beside it, a fixed 8 (the behaviour before). Every scenario gets its own fake API, shop and
  * load generator processes. The shop samples stats() (limit, in flight, queued, state) every
  * 250 ms and records the 'concurrency limit changed' debug lines; each order's email carries the
@@ -16,6 +16,7 @@
 import type { ChildProcess } from 'node:child_process'
 import { writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { DEFAULTS } from '../src/options'
 import { ask, next, start } from './children'
 import { nowUs, type ApiRecord, type DeliverySample, type FromChild, type ToChild } from './ipc'
 import { median, percentile, spread } from './stats'
@@ -25,7 +26,7 @@ type Concurrency = 'auto' | 8
 type Delivery = Extract<FromChild, { type: 'delivery' }>
 
 /** `queue.maxConcurrency` of the 'auto' shops: the package's default, or `--max-concurrency N`. */
-let MAX_CONCURRENCY = 128
+let MAX_CONCURRENCY: number = DEFAULTS.queue.maxConcurrency
 
 interface ApiSettings {
   latencyMs: number
@@ -393,7 +394,7 @@ export async function runAdaptive(
   chartDir: string,
   prefix: string,
   only = SCENARIOS,
-  maxConcurrency = 128,
+  maxConcurrency: number = DEFAULTS.queue.maxConcurrency,
 ): Promise<{ rows: AdaptiveRow[]; scenarios: AdaptiveScenarios; charts: string[] }> {
   MAX_CONCURRENCY = maxConcurrency
   const d = durations(quick)

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { rowsOf, runAdaptive, SCENARIOS, writeCharts, type AdaptiveRow, type AdaptiveScenarios } from './adaptive'
+import { DEFAULTS } from '../src/options'
 import { ask, buildChildren, next, start } from './children'
 import type { FromChild, ToChild } from './ipc'
 import { bytesPerQueuedTouchpoint, deliveryThroughput, nonMatchingCost } from './micro'
@@ -28,12 +29,12 @@ if (only !== undefined && !(GROUPS as readonly string[]).includes(only)) {
 // `--scenario BE`: only these scenarios of the adaptive group (A–E, see bench/adaptive.ts).
 const scenarioIndex = process.argv.indexOf('--scenario')
 const scenarios = scenarioIndex > 0 ? (process.argv[scenarioIndex + 1] ?? SCENARIOS) : SCENARIOS
-// `--max-concurrency N`: the 'auto' shops' queue.maxConcurrency (default 128, the package's).
+// `--max-concurrency N`: the 'auto' shops' queue.maxConcurrency (default: the package's default).
 const maxIndex = process.argv.indexOf('--max-concurrency')
-const maxConcurrency = maxIndex > 0 ? Number(process.argv[maxIndex + 1]) : 128
+const maxConcurrency = maxIndex > 0 ? Number(process.argv[maxIndex + 1]) : DEFAULTS.queue.maxConcurrency
 // An experiment (another maxConcurrency) writes its charts beside the results and no JSON; a run of
 // some scenarios with --only adaptive replaces just theirs (rows, figures, charts).
-const partial = maxConcurrency !== 128
+const partial = maxConcurrency !== DEFAULTS.queue.maxConcurrency
 const ROUNDS = quick ? 3 : 5
 const SECONDS = quick ? 0.5 : 4
 const WARMUP = quick ? 0.25 : 1
