@@ -121,8 +121,9 @@ export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'no
       const little = Math.ceil(perMs * latency * HEADROOM)
       if (waiting > 0 && !rising()) {
         if (little > limit) set(little, 'arrival rate × latency')
-        // While touchpoints wait (a backlog), double once per round trip, as TCP's slow start.
-        if (now - lastAdjustAt >= latency && limit < max) {
+        // While a real backlog waits (more than half the limit's worth: a burst that the next
+        // answers absorb is none), double once per round trip, as TCP's slow start.
+        if (waiting > limit / 2 && now - lastAdjustAt >= latency && limit < max) {
           lastAdjustAt = now
           set(Math.max(limit, Math.min(limit * 2, limit + waiting)), 'backlog')
         }

@@ -27,8 +27,9 @@ describe('adaptive limit', () => {
       limit.arrived(t)
       limit.sample(t, 2, 'ok', 1)
       expect(limit.current(t, 0, 1, t - 1)).toBe(8)
-      // A touchpoint that a free slot takes at once is no backlog.
+      // A touchpoint that a free slot takes at once is no backlog, and neither is a short burst.
       expect(limit.current(t, 1, 1, t - 1)).toBe(8)
+      expect(limit.current(t, 3, 8, t - 1)).toBe(8)
     }
   })
 
