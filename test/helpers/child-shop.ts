@@ -72,3 +72,16 @@ export function postJson(port: number, urlPath: string, body: unknown): Promise<
     req.end(data)
   })
 }
+
+/** One GET of a JSON document over a fresh connection. */
+export function getJson(port: number, urlPath: string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => chunks.push(chunk))
+        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>))
+      })
+      .on('error', reject)
+  })
+}
