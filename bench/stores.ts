@@ -1,0 +1,345 @@
+/**
+ * Durable stores against the memory store (issues 9 and 10, "Measured"): shop, load generator and
+ * fake API as separate processes (bench/stores/*), a private redis-server (test/redis's helper),
+ * rounds interleaved across the stores and medians reported. Writes bench/results/stores.json.
+ *
+ *   npm run bench:stores             full run (~6 min)
+ *   npm run bench:stores -- --quick  a smoke run
+ *
+ * Scenarios:
+ * - cpu: 500 orders/s, open model; shop CPU per order (process.cpuUsage from the shop's start to
+ *   every touchpoint delivered; the measured window's figure too) and event-loop delay p99 over
+ *   the measured window (monitorEventLoopDelay, less its 1 ms sampling interval) per store.
+ * - latency: 200 orders/s, API healthy; order confirmed → touchpoint at the API, p99 (orders after
+ *   the warm-up).
+ * - backlog: a shop starts on 10,000 pending touchpoints (SQLite, Redis: left by an earlier
+ *   process; memory: put into the store as it opens); time from the fork to the first delivery,
+ *   and delivery throughput from the first to the last.
+ */
+import './stores/jest-stub'
+import { fork, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { buildSync } from 'esbuild'
+import { RedisServer } from '../test/redis/redis-server'
+import { median, percentile, spread } from './stats'
+import { nowUs, type Message } from './stores/messages'
+
+const quick = process.argv.includes('--quick')
+const STORES = ['memory', 'sqlite', 'redis'] as const
+type Store = (typeof STORES)[number]
+const buildDir = path.join(__dirname, '.build', 'stores')
+const CHILDREN = ['shop', 'load', 'api', 'fill'] as const
+
+const plan = quick
+  ? { cpuRounds: 2, warmS: 1, measureS: 3, latencyRounds: 1, latencyS: 4, backlogRounds: 1, backlog: 3000 }
+  : { cpuRounds: 5, warmS: 2, measureS: 8, latencyRounds: 3, latencyS: 10, backlogRounds: 5, backlog: 10_000 }
+
+function start(script: (typeof CHILDREN)[number], env: Record<string, string> = {}): ChildProcess {
+  return fork(path.join(buildDir, `${script}.js`), [], {
+    env: { ...process.env, ...env },
+    // Not this process's ts-node and --expose-gc: the children are plain bundled JavaScript.
+    execArgv: [],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
+}
+
+function next(child: ChildProcess, type: string): Promise<Message> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: Message): void => {
+      if (message.type !== type) return
+      child.off('message', onMessage)
+      child.off('exit', onExit)
+      resolve(message)
+    }
+    const onExit = (code: number | null): void => reject(new Error(`child exited (${code}) before ${type}`))
+    child.on('message', onMessage)
+    child.once('exit', onExit)
+  })
+}
+
+function ask(child: ChildProcess, message: Message, type: string): Promise<Message> {
+  const reply = next(child, type)
+  child.send(message)
+  return reply
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+/** A deadline for a race: unref'd, so a deadline still pending does not hold the run open at its end. */
+const deadline = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref())
+/** Each round starts with the next store, so no store always runs first (or last) in a round. */
+const rotated = (round: number): Store[] => STORES.map((_, i) => STORES[(i + round) % STORES.length] as Store)
+
+let tmp = ''
+let redis: RedisServer | undefined
+let api: ChildProcess | undefined
+let load: ChildProcess | undefined
+let endpoint = ''
+let prefixes = 0
+
+/** A fresh place for one shop's queue: a new SQLite file or a new Redis key prefix. */
+function storeEnv(store: Store): Record<string, string> {
+  const id = `r${++prefixes}`
+  if (store === 'sqlite') return { BENCH_STORE: store, BENCH_SQLITE_PATH: path.join(tmp, `${id}.db`) }
+  if (store === 'redis') return { BENCH_STORE: store, BENCH_REDIS_URL: redis?.url ?? '', BENCH_REDIS_PREFIX: id }
+  return { BENCH_STORE: store }
+}
+
+async function stopShop(shop: ChildProcess): Promise<void> {
+  await ask(shop, { type: 'exit' }, 'closed').catch(() => undefined)
+  if (shop.exitCode === null) await new Promise((resolve) => shop.once('exit', resolve))
+}
+
+interface LoadRun {
+  /** Shop CPU over the whole run (ready → every touchpoint delivered) ÷ orders. */
+  cpuPerOrderUs: number
+  /** Shop CPU over the measured window ÷ orders in it (steady state, but blind to lagging delivery). */
+  cpuPerOrderWindowUs: number
+  /** Touchpoints that reached the API during the measured window ÷ orders in it. */
+  deliveredInWindow: number
+  delayP99Ms: number
+  delayP50Ms: number
+  latencyP50Ms: number
+  latencyP99Ms: number
+  orders: number
+  delivered: number
+  errors: number
+}
+
+/** One shop on `store` at `rate` orders/s: warm-up, measured window, then every touchpoint delivered. */
+async function loadRun(store: Store, rate: number, warmS: number, measureS: number, tag: string): Promise<LoadRun> {
+  if (!api || !load) throw new Error('not started')
+  await ask(api, { type: 'reset' }, 'ack')
+  const shop = start('shop', { ...storeEnv(store), BENCH_ENDPOINT: endpoint })
+  const { port } = await next(shop, 'ready')
+  const done = next(load, 'load-done')
+  load.send({ type: 'load', port, rate, seconds: warmS + measureS + 0.5, prefix: tag })
+  await sleep(warmS * 1000)
+  await ask(api, { type: 'window', fromUs: nowUs() }, 'ack')
+  const before = (await ask(api, { type: 'report' }, 'report')).count as number
+  await ask(shop, { type: 'measure-start' }, 'ack')
+  await sleep(measureS * 1000)
+  const measured = await ask(shop, { type: 'measure-stop' }, 'measured')
+  const after = (await ask(api, { type: 'report' }, 'report')).count as number
+  const { sent, errors } = (await done) as unknown as { sent: number; errors: number }
+  const reached = await Promise.race([ask(api, { type: 'expect', count: sent }, 'reached'), deadline(30_000)])
+  if (reached === undefined) console.warn(`  ${store}: not every touchpoint arrived within 30 s`)
+  const report = (await ask(api, { type: 'report' }, 'report')) as unknown as { count: number; latenciesUs: number[] }
+  const total = (await ask(shop, { type: 'cpu-total' }, 'cpu-total')) as unknown as {
+    cpuMicros: number
+    requests: number
+  }
+  await stopShop(shop)
+  const latenciesMs = report.latenciesUs.map((us) => us / 1000)
+  const m = measured as unknown as { cpuMicros: number; requests: number; delayP50Ms: number; delayP99Ms: number }
+  return {
+    cpuPerOrderUs: total.cpuMicros / total.requests,
+    cpuPerOrderWindowUs: m.cpuMicros / m.requests,
+    deliveredInWindow: (after - before) / m.requests,
+    delayP50Ms: m.delayP50Ms,
+    delayP99Ms: m.delayP99Ms,
+    latencyP50Ms: percentile(latenciesMs, 50),
+    latencyP99Ms: percentile(latenciesMs, 99),
+    orders: sent,
+    delivered: report.count,
+    errors,
+  }
+}
+
+interface BacklogRun {
+  firstDeliveryMs: number
+  firstAfterCreatedMs: number
+  allDeliveredMs: number
+  throughputPerS: number
+}
+
+/** A shop process starts on `count` pending touchpoints, API healthy. */
+async function backlogRun(store: Store, count: number): Promise<BacklogRun> {
+  if (!api) throw new Error('not started')
+  const env = storeEnv(store)
+  if (store !== 'memory') {
+    const fill = start('fill', { ...env, BENCH_FILL: String(count) })
+    const { added } = await next(fill, 'filled')
+    if (added !== count) throw new Error(`${store}: filled ${String(added)} of ${count}`)
+  } else {
+    env.BENCH_PRELOAD = String(count)
+  }
+  await ask(api, { type: 'reset' }, 'ack')
+  const forkedUs = nowUs()
+  const shop = start('shop', { ...env, BENCH_ENDPOINT: endpoint })
+  const reached = ask(api, { type: 'expect', count }, 'reached')
+  const { createdUs } = (await next(shop, 'ready')) as unknown as { createdUs: number }
+  const { first, last } = (await Promise.race([
+    reached,
+    deadline(120_000).then(() => Promise.reject(new Error(`${store}: backlog not delivered in 120 s`))),
+  ])) as unknown as { first: number; last: number }
+  await stopShop(shop)
+  return {
+    firstDeliveryMs: (first - forkedUs) / 1000,
+    firstAfterCreatedMs: (first - createdUs) / 1000,
+    allDeliveredMs: (last - forkedUs) / 1000,
+    throughputPerS: count / ((last - first) / 1e6),
+  }
+}
+
+type Rounds<T> = Record<Store, T[]>
+const rounds = <T>(): Rounds<T> => ({ memory: [], sqlite: [], redis: [] })
+const med = <T>(runs: T[], key: keyof T): number => median(runs.map((r) => r[key] as number))
+const spr = <T>(runs: T[], key: keyof T): number => spread(runs.map((r) => r[key] as number))
+const f = (n: number, digits = 2): number => Number(n.toFixed(digits))
+
+async function main(): Promise<void> {
+  buildSync({
+    entryPoints: CHILDREN.map((c) => path.join(__dirname, 'stores', `${c}.ts`)),
+    outdir: buildDir,
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    packages: 'external',
+    logLevel: 'warning',
+  })
+  tmp = mkdtempSync(path.join(tmpdir(), 'bench-stores-'))
+  redis = await RedisServer.start()
+  api = start('api')
+  endpoint = (await next(api, 'ready')).endpoint as string
+  load = start('load')
+  await next(load, 'ready')
+  const began = Date.now()
+
+  const cpu = rounds<LoadRun>()
+  for (let r = 0; r < plan.cpuRounds; r++) {
+    for (const store of rotated(r)) {
+      const run = await loadRun(store, 500, plan.warmS, plan.measureS, `cpu${r}${store}`)
+      cpu[store].push(run)
+      console.log(
+        `cpu ${r + 1}/${plan.cpuRounds} ${store.padEnd(6)} ${run.cpuPerOrderUs.toFixed(0)} µs/order ` +
+          `(window ${run.cpuPerOrderWindowUs.toFixed(0)} µs, delivered ${(run.deliveredInWindow * 100).toFixed(0)} % of its orders), ` +
+          `loop delay p99 ${run.delayP99Ms.toFixed(2)} ms, order→API p99 ${run.latencyP99Ms.toFixed(1)} ms, ` +
+          `${run.delivered}/${run.orders} delivered, ${run.errors} errors`,
+      )
+    }
+  }
+  const latency = rounds<LoadRun>()
+  for (let r = 0; r < plan.latencyRounds; r++) {
+    for (const store of rotated(r)) {
+      const run = await loadRun(store, 200, plan.warmS, plan.latencyS, `lat${r}${store}`)
+      latency[store].push(run)
+      console.log(
+        `latency ${r + 1}/${plan.latencyRounds} ${store.padEnd(6)} order→API p50 ${run.latencyP50Ms.toFixed(1)} ms, ` +
+          `p99 ${run.latencyP99Ms.toFixed(1)} ms, ${run.delivered}/${run.orders} delivered`,
+      )
+    }
+  }
+  const backlog = rounds<BacklogRun>()
+  for (let r = 0; r < plan.backlogRounds; r++) {
+    for (const store of rotated(r)) {
+      const run = await backlogRun(store, plan.backlog)
+      backlog[store].push(run)
+      console.log(
+        `backlog ${r + 1}/${plan.backlogRounds} ${store.padEnd(6)} first delivery ${run.firstDeliveryMs.toFixed(0)} ms ` +
+          `after the fork (${run.firstAfterCreatedMs.toFixed(0)} ms after the middleware was created), ` +
+          `${plan.backlog} in ${run.allDeliveredMs.toFixed(0)} ms, ${run.throughputPerS.toFixed(0)}/s`,
+      )
+    }
+  }
+
+  const cpuMemory = med(cpu.memory, 'cpuPerOrderUs')
+  const tputMemory = med(backlog.memory, 'throughputPerS')
+  const measures = [
+    {
+      measure: 'Shop CPU per order, SQLite ÷ memory, 500 orders/s',
+      result: f(med(cpu.sqlite, 'cpuPerOrderUs') / cpuMemory),
+      target: '≤ 1.10',
+      met: med(cpu.sqlite, 'cpuPerOrderUs') / cpuMemory <= 1.1,
+    },
+    {
+      measure: 'Event-loop delay p99, SQLite store, 500 orders/s (ms)',
+      result: f(med(cpu.sqlite, 'delayP99Ms')),
+      baseline: { memory: f(med(cpu.memory, 'delayP99Ms')) },
+      target: '≤ 2',
+      met: med(cpu.sqlite, 'delayP99Ms') <= 2,
+    },
+    {
+      measure: `Restart on ${plan.backlog} pending (SQLite): first delivery after the fork (ms)`,
+      result: f(med(backlog.sqlite, 'firstDeliveryMs'), 0),
+      target: '≤ 1000',
+      met: med(backlog.sqlite, 'firstDeliveryMs') <= 1000,
+    },
+    {
+      measure: `Restart on ${plan.backlog} pending: SQLite throughput ÷ memory`,
+      result: f(med(backlog.sqlite, 'throughputPerS') / tputMemory),
+      target: '≥ 0.80',
+      met: med(backlog.sqlite, 'throughputPerS') / tputMemory >= 0.8,
+    },
+    {
+      measure: 'Shop CPU per order, Redis ÷ memory, 500 orders/s',
+      result: f(med(cpu.redis, 'cpuPerOrderUs') / cpuMemory),
+      target: '≤ 1.3',
+      met: med(cpu.redis, 'cpuPerOrderUs') / cpuMemory <= 1.3,
+    },
+    {
+      measure: 'Delivery throughput, Redis (one worker) ÷ memory',
+      result: f(med(backlog.redis, 'throughputPerS') / tputMemory),
+      target: '≥ 0.7',
+      met: med(backlog.redis, 'throughputPerS') / tputMemory >= 0.7,
+    },
+    {
+      measure: 'Order → API latency p99, Redis store, 200 orders/s (ms)',
+      result: f(med(latency.redis, 'latencyP99Ms'), 1),
+      baseline: { memory: f(med(latency.memory, 'latencyP99Ms'), 1) },
+      target: '≤ 50',
+      met: med(latency.redis, 'latencyP99Ms') <= 50,
+    },
+  ]
+  const summary = (runs: Rounds<LoadRun> | Rounds<BacklogRun>, keys: string[]): Record<string, unknown> =>
+    Object.fromEntries(
+      STORES.map((store) => [
+        store,
+        Object.fromEntries(
+          keys.map((key) => {
+            const list = runs[store] as unknown as Record<string, number>[]
+            return [
+              key,
+              { median: f(med(list, key)), spread: f(spr(list, key)), rounds: list.map((x) => f(x[key] ?? NaN)) },
+            ]
+          }),
+        ),
+      ]),
+    )
+  const result = {
+    date: new Date().toISOString(),
+    quick,
+    node: process.version,
+    plan,
+    durationS: Math.round((Date.now() - began) / 1000),
+    measures,
+    cpu500: summary(cpu, [
+      'cpuPerOrderUs',
+      'cpuPerOrderWindowUs',
+      'deliveredInWindow',
+      'delayP50Ms',
+      'delayP99Ms',
+      'latencyP99Ms',
+    ]),
+    latency200: summary(latency, ['latencyP50Ms', 'latencyP99Ms']),
+    backlog: summary(backlog, ['firstDeliveryMs', 'firstAfterCreatedMs', 'allDeliveredMs', 'throughputPerS']),
+  }
+  console.table(measures.map(({ measure, result: value, target, met }) => ({ measure, result: value, target, met })))
+  const out = path.join(__dirname, 'results', quick ? 'stores-quick.json' : 'stores.json')
+  mkdirSync(path.dirname(out), { recursive: true })
+  writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
+  console.log(`wrote ${path.relative(process.cwd(), out)} (${result.durationS} s)`)
+}
+
+main()
+  .catch((error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  })
+  .finally(async () => {
+    for (const child of [api, load]) child?.send({ type: 'exit' })
+    await redis?.close()
+    if (tmp) rmSync(tmp, { recursive: true, force: true })
+  })
