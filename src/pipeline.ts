@@ -75,8 +75,16 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
     }
   }
 
-  /** Resolves when the order has left the pipeline; with the promise of its storing, if it was handed to delivery. */
-  const handle = async (req: Request, res: Response, finished: FinishedResponse): Promise<Promise<void> | void> => {
+  /**
+   * Resolves when the order has left the pipeline — with the promise of its storing, if it was
+   * handed to delivery (boxed: an async function returning a promise would wait for it, and the
+   * order would count as mapping and queued at once while a durable store writes it).
+   */
+  const handle = async (
+    req: Request,
+    res: Response,
+    finished: FinishedResponse,
+  ): Promise<{ stored: Promise<void> } | void> => {
     const { statusCode } = finished
     const success = isOrder(req, statusCode)
     if (success === undefined) return
@@ -111,11 +119,12 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
       log.write('countryDefaulted', () => ({ ...ledger.fields(touchpoint), defaulted: result.defaulted }))
     }
     if (settings.dryRun) return ledger.dryRun(touchpoint)
-    return pump.submit({
+    const stored = pump.submit({
       ...touchpoint,
       dedupeKey: dedupeKeyFor(customer, settings.dedupe.key, settings.dedupe.windowMs),
       receivedAt: clock.now(),
     })
+    return { stored }
   }
 
   return {
@@ -133,7 +142,7 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
       setImmediate(() => {
         handle(req, res, finished).then(
           (submitted) => {
-            stored = submitted
+            stored = submitted?.stored
             done()
           },
           (error: unknown) => {

@@ -491,7 +491,7 @@ export class RedisStore implements RedisTouchpointStore {
     await Promise.all([quit(this.producer), quit(this.workerConnection)])
   }
 
-  private enqueue(touchpoint: NewTouchpoint, closing = false): Promise<AddResult> {
+  private enqueue(touchpoint: NewTouchpoint, closing = false, again = false): Promise<AddResult> {
     const queue = this.queue as Queue<JobData>
     // Our own id: BullMQ answers a deduplicated add with the id of the job that holds the key.
     const jobId = `${this.tag}-${(++this.jobSeq).toString(36)}`
@@ -520,6 +520,11 @@ export class RedisStore implements RedisTouchpointStore {
           this.waiting--
           this.version++
           if (!closing && this.state === 'open' && isConnectionError(error, this.producer)) {
+            // The error may come from the connection that broke, after the new one is up (the
+            // 'ready' that drains the buffer has then been and gone): send it again at once.
+            if (!again && this.reachable && this.producer?.status === 'ready') {
+              return this.enqueue(touchpoint, closing, true)
+            }
             this.onUnreachable(error)
             return this.hold(touchpoint)
           }
@@ -538,11 +543,16 @@ export class RedisStore implements RedisTouchpointStore {
       this.droppedWhileUnreachable++
       return UNAVAILABLE
     }
-    return new Promise<AddResult>((resolve) => this.buffer.push({ touchpoint, resolve }))
+    const held = new Promise<AddResult>((resolve) => this.buffer.push({ touchpoint, resolve }))
+    // The connection may be up already, its 'ready' come and gone: then nothing else would drain.
+    if (this.producer?.status === 'ready') setImmediate(() => this.onReachable())
+    return held
   }
 
   private onReachable(): void {
-    if (this.state !== 'open' || this.reachable) return
+    // Also when already reachable but something was buffered since (an error that arrived from the
+    // broken connection after the new one was up): drain it.
+    if (this.state !== 'open' || (this.reachable && this.buffer.length === 0)) return
     this.reachable = true
     if (this.unreachableSince !== undefined) {
       this.write('storeReachable', {
