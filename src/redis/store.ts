@@ -503,34 +503,35 @@ export class RedisStore implements RedisTouchpointStore {
     // Counted at once, so a burst cannot overshoot maxSize while its adds are in flight.
     this.waiting++
     this.version++
-    const added: Promise<AddResult> = queue
-      .add(
+    const added: Promise<AddResult> = withDeadline(
+      queue.add(
         JOB_NAME,
         data,
         key === undefined ? { jobId } : { jobId, deduplication: { id: key, ttl: this.dedupeWindowMs } },
-      )
-      .then(
-        (job) => {
-          if (job.id === jobId) return 'added'
-          this.waiting--
-          this.version++
-          return 'duplicate'
-        },
-        (error: unknown) => {
-          this.waiting--
-          this.version++
-          if (!closing && this.state === 'open' && isConnectionError(error, this.producer)) {
-            // The error may come from the connection that broke, after the new one is up (the
-            // 'ready' that drains the buffer has then been and gone): send it again at once.
-            if (!again && this.reachable && this.producer?.status === 'ready') {
-              return this.enqueue(touchpoint, closing, true)
-            }
-            this.onUnreachable(error)
-            return this.hold(touchpoint)
+      ),
+      ADD_DEADLINE_MS,
+    ).then(
+      (job) => {
+        if (job.id === jobId) return 'added'
+        this.waiting--
+        this.version++
+        return 'duplicate'
+      },
+      (error: unknown) => {
+        this.waiting--
+        this.version++
+        if (!closing && this.state === 'open' && isConnectionError(error, this.producer)) {
+          // The error may come from the connection that broke, after the new one is up (the
+          // 'ready' that drains the buffer has then been and gone): send it again at once.
+          if (!again && this.reachable && this.producer?.status === 'ready') {
+            return this.enqueue(touchpoint, closing, true)
           }
-          throw error
-        },
-      )
+          this.onUnreachable(error)
+          return this.hold(touchpoint)
+        }
+        throw error
+      },
+    )
     this.adding.add(added)
     const untrack = (): void => void this.adding.delete(added)
     added.then(untrack, untrack)
@@ -806,4 +807,33 @@ async function quit(client: IORedis | undefined): Promise<void> {
   } catch {
     client.disconnect()
   }
+}
+
+/**
+ * An add that neither lands nor fails (a command caught in a connection that broke mid-flight) must
+ * not hold its order forever: past the deadline it fails as a connection error and is sent again or
+ * buffered; should the first one land after all, the dedupe key (BullMQ's deduplication id) makes the
+ * second a duplicate — an order without one may then be sent twice, never lost.
+ */
+const ADD_DEADLINE_MS = 5000
+
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      const error = new Error('Connection is closed. (the add did not settle in time)') as Error & { code?: string }
+      error.code = 'ECONNRESET'
+      reject(error)
+    }, ms)
+    timer.unref()
+    promise.then(
+      (value) => {
+        clearTimeout(timer)
+        resolve(value)
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        reject(error instanceof Error ? error : new Error(String(error)))
+      },
+    )
+  })
 }
