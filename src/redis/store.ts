@@ -544,10 +544,7 @@ export class RedisStore implements RedisTouchpointStore {
       this.droppedWhileUnreachable++
       return UNAVAILABLE
     }
-    const held = new Promise<AddResult>((resolve) => this.buffer.push({ touchpoint, resolve }))
-    // The connection may be up already, its 'ready' come and gone: then nothing else would drain.
-    if (this.producer?.status === 'ready') setImmediate(() => this.onReachable())
-    return held
+    return new Promise<AddResult>((resolve) => this.buffer.push({ touchpoint, resolve }))
   }
 
   private onReachable(): void {
