@@ -4,7 +4,7 @@
  * Nothing here knows about the store's buffering or the delivery policy.
  */
 import * as crypto from 'node:crypto'
-import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
@@ -47,8 +47,62 @@ export function betterSqlite3Path(): string | undefined {
   }
 }
 
+/**
+ * What is wrong with the better-sqlite3 installed in `packageDir` for this Node, before it is loaded
+ * (both cases crash the process, which no error handler can catch), or `undefined`:
+ * - **13 or newer on Node 20**: its Node-API build needs Node 22 (its `engines`) and segfaults on load.
+ * - **12 or older compiled against the headers of Node ≥ 24.19**: that `node::ObjectWrap` removes an
+ *   environment cleanup hook in its destructor and asserts that a JS context is entered; the
+ *   garbage collector frees statements outside one (an idle GC, process exit), and the process
+ *   aborts with `Assertion failed: (env) != nullptr` (nodejs/node#65446). Such a binary imports
+ *   `RemoveEnvironmentCleanupHook`; one built against older headers does not, and 13 (node-addon-api)
+ *   never does.
+ */
+export function sqliteBuildProblem(packageDir: string, nodeVersion: string = process.versions.node): string | undefined {
+  const version = readText(join(packageDir, 'package.json'))?.match(/"version"\s*:\s*"(\d+)\./)?.[1]
+  if (version === undefined) return undefined
+  const major = Number(version)
+  const nodeMajor = Number(nodeVersion.split('.')[0])
+  if (major >= 13 && nodeMajor < 22) {
+    return `better-sqlite3 ${major} needs Node 22 or newer (this is Node ${nodeVersion}): on Node 20 install better-sqlite3 12 with \`npm install better-sqlite3@12\``
+  }
+  if (major <= 12) {
+    const binary = readBytes(join(packageDir, 'build', 'Release', 'better_sqlite3.node'))
+    if (binary?.includes('RemoveEnvironmentCleanupHook')) {
+      return `better-sqlite3 ${major} compiled for Node 24.19 or newer aborts the process when the garbage collector frees a statement (nodejs/node#65446): install better-sqlite3 13 with \`npm install better-sqlite3@13\` (Node 22 or newer)`
+    }
+  }
+  return undefined
+}
+
+function readText(file: string): string | undefined {
+  return readBytes(file)?.toString('utf8')
+}
+
+function readBytes(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file)
+  } catch {
+    return undefined
+  }
+}
+
+/** The folder of the better-sqlite3 this package would load, or `undefined` if it does not resolve. */
+function betterSqlite3Dir(): string | undefined {
+  try {
+    return dirname(packageRequire().resolve('better-sqlite3/package.json'))
+  } catch {
+    return undefined
+  }
+}
+
 /** better-sqlite3, or a {@link TouchpointConfigError} that says how to install or rebuild it. */
 export function loadSqlite(deps: SqliteDeps, option: string): SqliteModule {
+  if (deps.load === undefined) {
+    const dir = betterSqlite3Dir()
+    const problem = dir === undefined ? undefined : sqliteBuildProblem(dir)
+    if (problem !== undefined) throw storeConfigError(option, problem)
+  }
   try {
     return (deps.load ?? loadBetterSqlite3)()
   } catch (error) {

@@ -3,13 +3,13 @@
 // a restart, delivered rows without customer data, dead letters kept and pruned, process.exit()
 // right after an add, the outbox handle, store errors, and a clear error without better-sqlite3.
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync, statSync } from 'node:fs'
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir, hostname } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { sqliteStore } from 'express-transactionale/sqlite'
 import { TouchpointConfigError } from '../../src/errors'
-import type { SqliteModule } from '../../src/stores/sqlite-file'
+import { sqliteBuildProblem, type SqliteModule } from '../../src/stores/sqlite-file'
 import { createSqliteStore } from '../../src/stores/sqlite-store'
 import type { StoreContext, StoredTouchpoint, TouchpointStore } from '../../src/stores/store'
 import { captureLogs } from '../helpers/log-capture'
@@ -427,6 +427,39 @@ describe('sqliteStore', () => {
         void store.close()
         expect(pragmas).toEqual(expect.arrayContaining(['journal_mode = WAL', `synchronous = ${level}`]))
       }
+    })
+  })
+
+  describe('which better-sqlite3 for which Node (both wrong pairs crash the process, so they are refused first)', () => {
+    const installed = (name: string): string => dirname(require.resolve(`${name}/package.json`))
+    /** A better-sqlite3 12 folder whose binary is the given bytes. */
+    const fake12 = (binary: Buffer | string): string => {
+      const root = mkdtempSync(join(dir, 'bs12-'))
+      mkdirSync(join(root, 'build', 'Release'), { recursive: true })
+      writeFileSync(join(root, 'package.json'), JSON.stringify({ name: 'better-sqlite3', version: '12.11.1' }))
+      writeFileSync(join(root, 'build', 'Release', 'better_sqlite3.node'), binary)
+      return root
+    }
+
+    test('the better-sqlite3 this suite runs with is accepted on this Node', () => {
+      expect(sqliteBuildProblem(installed('better-sqlite3'))).toBeUndefined()
+    })
+
+    test('better-sqlite3 13 (the real package) is refused on Node 20 and accepted on Node 22 and 24', () => {
+      const dir13 = installed('better-sqlite3-13')
+      expect(sqliteBuildProblem(dir13, '20.20.2')).toMatch(/needs Node 22 or newer .*npm install better-sqlite3@12/)
+      expect(sqliteBuildProblem(dir13, '22.23.3')).toBeUndefined()
+      expect(sqliteBuildProblem(dir13, '24.21.0')).toBeUndefined()
+    })
+
+    test('a 12 binary that imports RemoveEnvironmentCleanupHook (Node ≥ 24.19 headers) is refused, one that does not is not', () => {
+      const withHook = fake12(Buffer.from('\0_ZN4node25AddEnvironmentCleanupHookEPN2v87Isolate\0_ZN4node28RemoveEnvironmentCleanupHookEPN2v87Isolate\0'))
+      expect(sqliteBuildProblem(withHook, '24.21.0')).toMatch(/nodejs\/node#65446.*npm install better-sqlite3@13/)
+      const realBinary = join(installed('better-sqlite3'), 'build', 'Release', 'better_sqlite3.node')
+      const withoutHook = fake12('')
+      if (require('better-sqlite3/package.json').version.startsWith('12.')) copyFileSync(realBinary, join(withoutHook, 'build', 'Release', 'better_sqlite3.node'))
+      expect(sqliteBuildProblem(withoutHook, '22.23.3')).toBeUndefined()
+      expect(sqliteBuildProblem(join(dir, 'no-such-folder'))).toBeUndefined()
     })
   })
 
