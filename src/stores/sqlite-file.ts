@@ -58,7 +58,10 @@ export function betterSqlite3Path(): string | undefined {
  *   `RemoveEnvironmentCleanupHook`; one built against older headers does not, and 13 (node-addon-api)
  *   never does.
  */
-export function sqliteBuildProblem(packageDir: string, nodeVersion: string = process.versions.node): string | undefined {
+export function sqliteBuildProblem(
+  packageDir: string,
+  nodeVersion: string = process.versions.node,
+): string | undefined {
   const version = readText(join(packageDir, 'package.json'))?.match(/"version"\s*:\s*"(\d+)\./)?.[1]
   if (version === undefined) return undefined
   const major = Number(version)

@@ -453,7 +453,11 @@ describe('sqliteStore', () => {
     })
 
     test('a 12 binary that imports RemoveEnvironmentCleanupHook (Node ≥ 24.19 headers) is refused, one that does not is not', () => {
-      const withHook = fake12(Buffer.from('\0_ZN4node25AddEnvironmentCleanupHookEPN2v87Isolate\0_ZN4node28RemoveEnvironmentCleanupHookEPN2v87Isolate\0'))
+      const withHook = fake12(
+        Buffer.from(
+          '\0_ZN4node25AddEnvironmentCleanupHookEPN2v87Isolate\0_ZN4node28RemoveEnvironmentCleanupHookEPN2v87Isolate\0',
+        ),
+      )
       expect(sqliteBuildProblem(withHook, '24.21.0')).toMatch(/nodejs\/node#65446.*npm install better-sqlite3@13/)
       // better-sqlite3 12 as built here (Node 20 headers), where the suite runs with 12.
       const realBinary = join(installed('better-sqlite3'), 'build', 'Release', 'better_sqlite3.node')
