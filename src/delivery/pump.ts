@@ -76,6 +76,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
   // than read from the store so that, at every moment, each order is in exactly one gauge or outcome.
   let queued = 0
   let claiming = false
+  let kickAgain = false // kick() was called while a claim was out
   let draining = false // settleInFlight(): claim nothing new
   let stopped = false
   let dueTimer: NodeJS.Timeout | undefined
@@ -133,7 +134,14 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
 
   /** Claims as many due touchpoints as there are free slots; one claim at a time. */
   const kick = (): void => {
-    if (stopped || draining || claiming || !open) return
+    if (claiming) {
+      // Asked while a claim is out (a slow store's round trip): claim again when it is back, or
+      // what was added meanwhile would wait for the next add or poll.
+      kickAgain = true
+      return
+    }
+    kickAgain = false
+    if (stopped || draining || !open) return
     const limit = limiter.current(clock.now(), queued, inFlight.size, oldestStart())
     const free = outage.allowance(limit) - inFlight.size
     if (free <= 0) return checkIdle()
@@ -147,13 +155,14 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
         // what the store holds (with the memory store, the two are always equal).
         queued = Math.max(0, Math.min(queued - claimed.length, storing + store.counts().waiting))
         for (const t of claimed) attempt(t)
-        if (claimed.length === free) kick()
+        if (claimed.length === free || kickAgain) kick()
         else if (claimed.length === 0) scheduleDue()
         checkIdle()
       },
       () => {
         // The store logged its own failure; try again when something new arrives or is due.
         claiming = false
+        kickAgain = false
         scheduleDue()
         checkIdle()
       },

@@ -268,22 +268,30 @@ export class RedisStore implements RedisTouchpointStore {
     if (this.pausedUntil <= this.clock.now()) {
       while (out.length < limit && this.prefetched.length > 0) out.push(this.hand(this.prefetched.shift()))
     }
+    // Each job is one round trip (BullMQ's moveToActive script): in waves of concurrent fetches, as
+    // many as the queue is believed to hold (at least 1, doubling while every fetch finds a job), so
+    // a backlog is claimed in a few round trips and an empty queue costs one.
+    let wave = Math.max(1, Math.min(limit - out.length, this.waiting))
     while (out.length < limit) {
-      const token = this.nextToken()
-      let job: Job<JobData> | undefined
-      try {
-        job = await worker.getNextJob(token, { block: false })
-      } catch (error) {
-        this.logError('claim', error)
-        break
-      }
-      if (job === undefined) break
-      const t = new RedisTouchpoint(job, token)
+      const size = Math.min(wave, limit - out.length)
+      const tokens = Array.from({ length: size }, () => this.nextToken())
+      const results = await Promise.allSettled(tokens.map((token) => worker.getNextJob(token, { block: false })))
+      const got: RedisTouchpoint[] = []
+      let empty = false
+      results.forEach((r, i) => {
+        if (r.status === 'rejected') {
+          this.logError('claim', r.reason)
+          empty = true
+        } else if (r.value === undefined) empty = true
+        else got.push(new RedisTouchpoint(r.value as Job<JobData>, tokens[i] as string))
+      })
       if (this.state !== 'open') {
-        await this.giveBack([t])
+        await this.giveBack(got)
         break
       }
-      out.push(this.hand(t))
+      for (const t of got) out.push(this.hand(t))
+      if (empty) break
+      wave *= 2
     }
     if (out.length < limit) this.waitForWork()
     return out
