@@ -67,6 +67,7 @@ export interface AdaptiveSettings {
 
 const HEADROOM = 1.25
 const RATE_WINDOW_MS = 2000
+const RATE_FLOOR_MS = 100
 const CEILING_STEP_MS = 5000
 const RISING = 1.5
 /** Time constants of the round-trip averages: seconds for the short one, a minute for the long one. */
@@ -79,9 +80,11 @@ export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'no
   let limit = floor
   let ceiling = max
   let ceilingRaisedAt = clock.now()
-  // Arrival rate: an exponentially decaying count (events per RATE_WINDOW_MS).
+  // Arrival rate: an exponentially decaying count (events per RATE_WINDOW_MS), read with the
+  // start-up bias corrected (see arrivalsPerMs).
   let rate = 0
   let rateAt = clock.now()
+  let firstArrivalAt: number | undefined
   // Round-trip times of delivered attempts: short- and long-term averages.
   let shortRtt = 0
   let longRtt = 0
@@ -98,12 +101,26 @@ export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'no
     }
   }
   const rising = (): boolean => longRtt > 0 && shortRtt > longRtt * RISING
+  /**
+   * Arrivals per ms. The decaying count holds only `1 − e^(−t/window)` of a full window's worth
+   * `t` ms after the first arrival: divide by that share, or the estimate (and the limit Little's
+   * law gives) would start at a fraction of the real rate and take seconds to catch up — the
+   * backlog built meanwhile is the p99 of a whole run. Never over less than RATE_FLOOR_MS, so a
+   * burst of the first few orders is not read as a huge rate.
+   */
+  const arrivalsPerMs = (now: number): number => {
+    if (firstArrivalAt === undefined) return 0
+    const count = rate * Math.exp(-(now - rateAt) / RATE_WINDOW_MS)
+    const elapsed = Math.max(RATE_FLOOR_MS, now - firstArrivalAt)
+    return count / (RATE_WINDOW_MS * (1 - Math.exp(-elapsed / RATE_WINDOW_MS)))
+  }
 
   return {
     get limit() {
       return Math.floor(limit)
     },
     arrived(now) {
+      firstArrivalAt ??= now
       rate = rate * Math.exp(-(now - rateAt) / RATE_WINDOW_MS) + 1
       rateAt = now
     },
@@ -117,8 +134,7 @@ export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'no
       if (latency <= 0) return Math.floor(limit)
       // Waiting beyond the free slots: a touchpoint that a free slot takes now is no backlog.
       const waiting = queued - Math.max(0, Math.floor(limit) - inFlight)
-      const perMs = (rate * Math.exp(-(now - rateAt) / RATE_WINDOW_MS)) / RATE_WINDOW_MS
-      const little = Math.ceil(perMs * latency * HEADROOM)
+      const little = Math.ceil(arrivalsPerMs(now) * latency * HEADROOM)
       if (waiting > 0 && !rising()) {
         if (little > limit) set(little, 'arrival rate × latency')
         // While a real backlog waits (more than half the limit's worth: a burst that the next

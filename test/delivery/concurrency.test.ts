@@ -44,6 +44,23 @@ describe('adaptive limit', () => {
     expect(current).toBeLessThanOrEqual(80)
   })
 
+  test('the arrival rate is right from the first orders: 500/s and a 200 ms API → ~125 within 300 ms', () => {
+    // A decaying count alone reads 300 ms of 500/s as ~70/s (a 2 s window barely filled): the
+    // limit would take seconds to reach what the API needs, and the backlog built meanwhile would
+    // be the run's p99.
+    const clock = clockAt()
+    const limit = adaptiveLimit({ max: 256 }, clock)
+    let current = 0
+    for (let t = 0; t <= 300; t += 2) {
+      clock.set(t)
+      limit.arrived(t)
+      if (t >= 200) limit.sample(t, 200, 'ok', current)
+      current = limit.current(t, 20, current, t >= 200 ? t - 200 : 0)
+    }
+    expect(current).toBeGreaterThanOrEqual(110)
+    expect(current).toBeLessThanOrEqual(160)
+  })
+
   test('a 2 s API at 50 orders/s reaches ~100–128 in flight, capped at maxConcurrency', () => {
     const clock = clockAt()
     const limit = adaptiveLimit({ max: 128 }, clock)
