@@ -4,7 +4,9 @@
  * same run; then the adaptive-concurrency scenarios (bench/adaptive.ts), each against a fixed 8.
  * The shop, the load generator and the fake API are separate processes; A/B runs are interleaved
  * over rounds and reported as medians with their spread. Writes bench/results/latest.json and
- * docs/*.svg; `--only adaptive` runs that group alone and replaces only its key in the JSON.
+ * docs/*.svg; `--only adaptive` runs that group alone and replaces only its key in the JSON;
+ * `--only cost` runs the two CPU-per-order rows alone (about 1.5 minutes) and replaces only those
+ * rows in the JSON (and notes when they were measured under `reran.cost`).
  */
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -19,7 +21,7 @@ import { median, percentile, spread } from './stats'
 import { barChart, lineChart } from './svg'
 
 const quick = process.argv.includes('--quick')
-const GROUPS = ['adaptive'] as const
+const GROUPS = ['adaptive', 'cost'] as const
 const onlyIndex = process.argv.indexOf('--only')
 const only = onlyIndex > 0 ? process.argv[onlyIndex + 1] : undefined
 if (only !== undefined && !(GROUPS as readonly string[]).includes(only)) {
@@ -156,6 +158,51 @@ function addRow(
   return row
 }
 
+/** 3. The cost of an order (CPU per order at 1000 orders/s, healthy and down), against its baseline. */
+async function costGroup(
+  endpoint: string,
+  setMode: (mode: 'healthy' | 'slow' | 'down') => Promise<unknown>,
+): Promise<Row[]> {
+  const added: Row[] = []
+  console.log('\n3. CPU per order at 1000 orders/s')
+  for (const [state, baselineVariant, target] of [
+    ['healthy', 'minimal', 1.25],
+    ['down', 'none', 1.15],
+  ] as const) {
+    await setMode(state)
+    const base = await startShop(baselineVariant, endpoint)
+    const ours = await startShop('ours', endpoint)
+    await load(base, 1000, WARMUP, '/checkout', `w-${state}-a`)
+    await load(ours, 1000, WARMUP, '/checkout', `w-${state}-b`)
+    const rounds = { baseline: [] as number[], ours: [] as number[] }
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? [base, ours] : [ours, base]
+      for (const shop of order) {
+        const { cpuPerRequestUs } = await load(
+          shop,
+          1000,
+          SECONDS,
+          '/checkout',
+          `c-${state}-${r}-${shop === base ? 'b' : 'o'}`,
+        )
+        ;(shop === base ? rounds.baseline : rounds.ours).push(cpuPerRequestUs)
+      }
+    }
+    added.push(
+      addRow(
+        `CPU/order, API ${state}, vs ${baselineVariant === 'minimal' ? 'raw fire-and-forget node:http POST' : 'no middleware'}`,
+        'µs',
+        rounds,
+        `ratio ≤ ${target}`,
+        (ratio) => ratio <= target,
+      ),
+    )
+    await stop(base.child)
+    await stop(ours.child)
+  }
+  return added
+}
+
 async function main(): Promise<void> {
   if (only === 'adaptive' && process.argv.includes('--redraw')) {
     // The table and charts again from the recorded figures (after a change to how they are shown).
@@ -200,6 +247,37 @@ async function main(): Promise<void> {
     console.log(
       `wrote ${path.relative(root, resultsFile)} (key "adaptive"${merged !== adaptive ? `, scenarios ${scenarios}` : ''})`,
     )
+    return
+  }
+  if (only === 'cost') {
+    const date = new Date().toISOString()
+    console.log(
+      `express-transactionale benchmark, cost group only (${quick ? 'quick' : 'full'}: ${ROUNDS} rounds of ${SECONDS} s)`,
+    )
+    buildChildren()
+    const api = start('fake-api-process')
+    const { endpoint = '' } = await next(api, 'ready')
+    generator = start('load-process')
+    await next(generator, 'ready')
+    const added = await costGroup(endpoint, (mode) => ask(api, { type: 'mode', mode }, 'ack'))
+    await stop(api)
+    generator.send({ type: 'exit' } satisfies ToChild)
+    // Only these rows change: the other figures stay those of their last run.
+    const previous = existsSync(resultsFile)
+      ? (JSON.parse(readFileSync(resultsFile, 'utf8')) as { rows?: Row[]; reran?: Record<string, string> })
+      : {}
+    const merged = [...(previous.rows ?? [])]
+    for (const row of added) {
+      const at = merged.findIndex((r) => r.measure === row.measure)
+      if (at === -1) merged.push(row)
+      else merged[at] = row
+    }
+    mkdirSync(path.dirname(resultsFile), { recursive: true })
+    writeFileSync(
+      resultsFile,
+      JSON.stringify({ ...previous, rows: merged, reran: { ...previous.reran, cost: date } }, null, 2),
+    )
+    console.log(`wrote ${path.relative(root, resultsFile)} (the ${added.length} cost rows)`)
     return
   }
   const startedAt = new Date()
@@ -325,40 +403,7 @@ async function main(): Promise<void> {
   }
 
   // 3. Cost of an order.
-  console.log('\n3. CPU per order at 1000 orders/s')
-  for (const [state, baselineVariant, target] of [
-    ['healthy', 'minimal', 1.25],
-    ['down', 'none', 1.15],
-  ] as const) {
-    await setMode(state)
-    const base = await startShop(baselineVariant, endpoint)
-    const ours = await startShop('ours', endpoint)
-    await load(base, 1000, WARMUP, '/checkout', `w-${state}-a`)
-    await load(ours, 1000, WARMUP, '/checkout', `w-${state}-b`)
-    const rounds = { baseline: [] as number[], ours: [] as number[] }
-    for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? [base, ours] : [ours, base]
-      for (const shop of order) {
-        const { cpuPerRequestUs } = await load(
-          shop,
-          1000,
-          SECONDS,
-          '/checkout',
-          `c-${state}-${r}-${shop === base ? 'b' : 'o'}`,
-        )
-        ;(shop === base ? rounds.baseline : rounds.ours).push(cpuPerRequestUs)
-      }
-    }
-    addRow(
-      `CPU/order, API ${state}, vs ${baselineVariant === 'minimal' ? 'raw fire-and-forget node:http POST' : 'no middleware'}`,
-      'µs',
-      rounds,
-      `ratio ≤ ${target}`,
-      (ratio) => ratio <= target,
-    )
-    await stop(base.child)
-    await stop(ours.child)
-  }
+  await costGroup(endpoint, setMode)
 
   // 5. Delivery throughput.
   console.log('\n5. delivery throughput, 8 in flight, fast fake API')
