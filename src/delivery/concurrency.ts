@@ -68,6 +68,8 @@ export interface AdaptiveSettings {
 const HEADROOM = 1.25
 const RATE_WINDOW_MS = 2000
 const RATE_FLOOR_MS = 100
+/** A backlog must last this long (and a round trip) before it doubles the limit. */
+const BACKLOG_MS = 50
 const CEILING_STEP_MS = 5000
 const RISING = 1.5
 /** Time constants of the round-trip averages: seconds for the short one, a minute for the long one. */
@@ -90,6 +92,7 @@ export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'no
   let longRtt = 0
   let rttAt = 0
   let lastAdjustAt = 0
+  let backlogSince: number | undefined // since when more than half the limit's worth has waited
   let reported = limit
 
   const set = (value: number, reason: string): void => {
@@ -135,14 +138,21 @@ export function adaptiveLimit(settings: AdaptiveSettings, clock: Pick<Clock, 'no
       // Waiting beyond the free slots: a touchpoint that a free slot takes now is no backlog.
       const waiting = queued - Math.max(0, Math.floor(limit) - inFlight)
       const little = Math.ceil(arrivalsPerMs(now) * latency * HEADROOM)
+      if (waiting <= 0) backlogSince = undefined
       if (waiting > 0 && !rising()) {
         if (little > limit) set(little, 'arrival rate × latency')
-        // While a real backlog waits (more than half the limit's worth: a burst that the next
-        // answers absorb is none), double once per round trip, as TCP's slow start.
-        if (waiting > limit / 2 && now - lastAdjustAt >= latency && limit < max) {
-          lastAdjustAt = now
-          set(Math.max(limit, Math.min(limit * 2, limit + waiting)), 'backlog')
-        }
+        // While a real backlog waits, double once per round trip, as TCP's slow start. Real: more
+        // than half the limit's worth, for a round trip and at least BACKLOG_MS — a burst that the
+        // next answers absorb (orders that arrived together after a GC pause, with a fast API) is
+        // none, or the limit would ratchet up on bursts and open sockets the API does not need.
+        if (waiting > limit / 2) {
+          backlogSince ??= now
+          if (now - backlogSince >= Math.max(latency, BACKLOG_MS) && now - lastAdjustAt >= latency && limit < max) {
+            lastAdjustAt = now
+            backlogSince = now
+            set(Math.max(limit, Math.min(limit * 2, limit + waiting)), 'backlog')
+          }
+        } else backlogSince = undefined
       } else if (waiting <= 0 && limit > floor && now - lastAdjustAt >= Math.max(latency, 100)) {
         // Nothing waits: settle back toward what the arrival rate needs (never below the floor).
         lastAdjustAt = now

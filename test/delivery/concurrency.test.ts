@@ -33,6 +33,23 @@ describe('adaptive limit', () => {
     }
   })
 
+  test('a fast API with bursts (orders arriving together after a pause) does not ratchet it up', () => {
+    // 1000 orders/s, a 2 ms API; every 20 ms a burst of 12 arrives at once and the 8 slots absorb
+    // it within a few ms. The limit may not climb burst after burst.
+    const clock = clockAt()
+    const limit = adaptiveLimit({ max: 256 }, clock)
+    let highest = 0
+    for (let t = 0; t < 10_000; t += 1) {
+      clock.set(t)
+      limit.arrived(t)
+      limit.sample(t, 2, 'ok', 8)
+      const waiting = t % 20 < 4 ? 12 - 3 * (t % 20) : 0
+      highest = Math.max(highest, limit.current(t, waiting, 8, t - 1))
+    }
+    expect(highest).toBeLessThanOrEqual(16)
+    expect(limit.limit).toBeLessThanOrEqual(10)
+  })
+
   test("Little's law: 50 orders/s and requests 1 s old → about 63 in flight, before any answer", () => {
     const clock = clockAt()
     const limit = adaptiveLimit({ max: 128 }, clock)
