@@ -17,12 +17,12 @@
  *   and delivery throughput from the first to the last.
  */
 import './stores/jest-stub'
-import { fork, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { buildSync } from 'esbuild'
 import { RedisServer } from '../test/redis/redis-server'
+import { askMessage, bundle, forkBundle, nextMessage } from './children'
 import { median, percentile, spread } from './stats'
 import { nowUs, type Message } from './stores/messages'
 
@@ -36,34 +36,12 @@ const plan = quick
   ? { cpuRounds: 2, warmS: 1, measureS: 3, latencyRounds: 1, latencyS: 4, backlogRounds: 1, backlog: 3000 }
   : { cpuRounds: 5, warmS: 2, measureS: 8, latencyRounds: 3, latencyS: 10, backlogRounds: 5, backlog: 10_000 }
 
-function start(script: (typeof CHILDREN)[number], env: Record<string, string> = {}): ChildProcess {
-  return fork(path.join(buildDir, `${script}.js`), [], {
-    env: { ...process.env, ...env },
-    // Not this process's ts-node and --expose-gc: the children are plain bundled JavaScript.
-    execArgv: [],
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  })
-}
-
-function next(child: ChildProcess, type: string): Promise<Message> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (message: Message): void => {
-      if (message.type !== type) return
-      child.off('message', onMessage)
-      child.off('exit', onExit)
-      resolve(message)
-    }
-    const onExit = (code: number | null): void => reject(new Error(`child exited (${code}) before ${type}`))
-    child.on('message', onMessage)
-    child.once('exit', onExit)
-  })
-}
-
-function ask(child: ChildProcess, message: Message, type: string): Promise<Message> {
-  const reply = next(child, type)
-  child.send(message)
-  return reply
-}
+// Not this process's ts-node and --expose-gc: the children are plain bundled JavaScript.
+const start = (script: (typeof CHILDREN)[number], env: Record<string, string> = {}): ChildProcess =>
+  forkBundle(path.join(buildDir, `${script}.js`), env)
+const next = (child: ChildProcess, type: string): Promise<Message> => nextMessage<Message>(child, type)
+const ask = (child: ChildProcess, message: Message, type: string): Promise<Message> =>
+  askMessage<Message>(child, message, type)
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 /** A deadline for a race: unref'd, so a deadline still pending does not hold the run open at its end. */
@@ -190,16 +168,10 @@ const spr = <T>(runs: T[], key: keyof T): number => spread(runs.map((r) => r[key
 const f = (n: number, digits = 2): number => Number(n.toFixed(digits))
 
 async function main(): Promise<void> {
-  buildSync({
-    entryPoints: CHILDREN.map((c) => path.join(__dirname, 'stores', `${c}.ts`)),
-    outdir: buildDir,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'cjs',
-    packages: 'external',
-    logLevel: 'warning',
-  })
+  bundle(
+    CHILDREN.map((c) => path.join(__dirname, 'stores', `${c}.ts`)),
+    buildDir,
+  )
   tmp = mkdtempSync(path.join(tmpdir(), 'bench-stores-'))
   redis = await RedisServer.start()
   api = start('api')

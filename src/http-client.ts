@@ -45,6 +45,9 @@ export interface HttpClientOptions {
  */
 export const RESPONSE_BODY_CAP = 4096
 
+/** The TCP keep-alive delay axios's Node adapter sets on each request's socket (`setKeepAlive(true, 60_000)`). */
+const AXIOS_KEEP_ALIVE_MS = 60_000
+
 /**
  * Creates the client and the agents it owns; `destroy()` closes every socket, which also ends the
  * requests still in flight (those still waiting for headers resolve as network errors).
@@ -60,7 +63,14 @@ export function requestHeaders(apiKey: string, userAgent: string): Record<string
 }
 
 export function createHttpClient(options: HttpClientOptions): { send: HttpClient; destroy: () => void } {
-  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets }
+  // keepAliveMsecs as axios sets it on every request's socket (60 s): with Node's default of 1 s the
+  // agent and axios reset it in turn, two setsockopt() calls per request; equal, both are no-ops.
+  const agentOptions = {
+    keepAlive: true,
+    keepAliveMsecs: AXIOS_KEEP_ALIVE_MS,
+    maxSockets: options.maxSockets,
+    maxFreeSockets: options.maxSockets,
+  }
   const httpAgent = new http.Agent(agentOptions)
   const httpsAgent = new https.Agent(agentOptions)
   const instance: AxiosInstance = axios.create({

@@ -24,8 +24,7 @@ beforeEach(async () => {
   fake = await startFakeTransactionaleApi()
 })
 afterEach(async () => {
-  for (const c of children.splice(0))
-    if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL')
+  await Promise.all(children.splice(0).map((c) => c.kill()))
   await fake.close()
   rmSync(dir, { recursive: true, force: true })
 })
@@ -74,7 +73,7 @@ describe.each([
       if (Date.now() >= killedAt) break
       const id = `k${i}`
       sends.push(
-        postJson(first.port, '/checkout', { id }).then((status) => {
+        postJson(first.port, '/checkout', { id }).then(({ status }) => {
           if (status === 201) acked.set(id, Date.now())
         }),
       )
@@ -93,8 +92,7 @@ describe.each([
     const duplicates = [...counts.values()].filter((n) => n > 1).length
     // With the API down, at most the single probe was in flight at the kill.
     expect(duplicates).toBeLessThanOrEqual(1)
-    second.child.kill('SIGTERM')
-    await second.exited
+    await second.stop()
   }, 120_000)
 })
 
@@ -102,15 +100,14 @@ test('process.exit() right after the orders loses nothing: a restart delivers al
   const db = path.join(dir, 'exit.db')
   await fake.stop()
   const first = await shop(db)
-  for (let i = 0; i < 50; i++) expect(await postJson(first.port, '/checkout', { id: `e${i}` })).toBe(201)
+  for (let i = 0; i < 50; i++) expect((await postJson(first.port, '/checkout', { id: `e${i}` })).status).toBe(201)
   await postJson(first.port, '/exit', {})
   expect(await first.exited).toBe(0)
   await fake.start()
   const second = await shop(db)
   await until(() => received().size === 50, 'all 50 delivered', 30_000)
   expect([...received().values()].every((n) => n === 1)).toBe(true)
-  second.child.kill('SIGTERM')
-  await second.exited
+  await second.stop()
 }, 60_000)
 
 test('two processes on one file, 5,000 orders split across them, API healthy: each order exactly once', async () => {
@@ -120,33 +117,13 @@ test('two processes on one file, 5,000 orders split across them, API healthy: ea
     new http.Agent({ keepAlive: true, maxSockets: 16 }),
     new http.Agent({ keepAlive: true, maxSockets: 16 }),
   ]
-  const post = (port: number, agent: http.Agent, id: string): Promise<number> =>
-    new Promise((resolve) => {
-      const data = JSON.stringify({ id })
-      const req = http.request(
-        {
-          host: '127.0.0.1',
-          port,
-          method: 'POST',
-          path: '/checkout',
-          agent,
-          headers: { 'Content-Type': 'application/json' },
-        },
-        (res) => {
-          res.resume()
-          res.on('end', () => resolve(res.statusCode ?? 0))
-        },
-      )
-      req.on('error', () => resolve(0))
-      req.end(data)
-    })
   const total = 5000
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < total) {
       const i = next++
       const target = i % 2 === 0 ? a : b
-      expect(await post(target.port, agents[i % 2] as http.Agent, `s${i}`)).toBe(201)
+      expect((await postJson(target.port, '/checkout', { id: `s${i}` }, agents[i % 2] as http.Agent)).status).toBe(201)
     }
   }
   await Promise.all(Array.from({ length: 32 }, worker))
@@ -159,9 +136,7 @@ test('two processes on one file, 5,000 orders split across them, API healthy: ea
   const retries = retried.reduce((sum, stats) => sum + Number(stats.retried), 0)
   expect(fake.requests.length - total).toBeLessThanOrEqual(retries)
   for (const agent of agents) agent.destroy()
-  a.child.kill('SIGTERM')
-  b.child.kill('SIGTERM')
-  await Promise.all([a.exited, b.exited])
+  await Promise.all([a.stop(), b.stop()])
 }, 150_000)
 
 describe('in one process', () => {

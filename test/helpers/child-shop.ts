@@ -1,4 +1,5 @@
-// Starts a shop script as a real child process (ts-node, transpile only) and talks to it over HTTP.
+// Starts a shop (or worker) script as a real child process (ts-node, transpile only) and talks to it
+// over HTTP. The SQLite durability tests and the Redis tests both run their children through this.
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
 import path from 'node:path'
@@ -9,15 +10,22 @@ const root = path.resolve(__dirname, '..', '..')
 export interface ChildShop {
   readonly child: ChildProcess
   readonly port: number
-  /** JSON lines the child printed after its port line. */
+  /** JSON lines (pino logs, the close summary) the child printed after its ready line. */
   readonly lines: Record<string, unknown>[]
   /** Resolves with the exit code (or the signal) when the child ends. */
   readonly exited: Promise<number | NodeJS.Signals | null>
+  /** SIGKILL, and wait for the exit. */
+  kill(): Promise<void>
+  /** SIGTERM (a clean close), and wait for the exit. */
+  stop(): Promise<void>
 }
 
-/** Spawns `script` (relative to the repo) with `env`, and resolves once it prints its port. */
+/**
+ * Spawns `script` (relative to the repo, or absolute) with `env`, and resolves once it prints its
+ * ready line `{"port": n}`.
+ */
 export function startChildShop(script: string, env: Record<string, string>): Promise<ChildShop> {
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.join(root, script)], {
+  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', path.resolve(root, script)], {
     cwd: root,
     env: { ...process.env, ...env, TS_NODE_TRANSPILE_ONLY: 'true' },
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -26,6 +34,10 @@ export function startChildShop(script: string, env: Record<string, string>): Pro
     child.once('exit', (code, signal) => resolve(code ?? signal)),
   )
   const lines: Record<string, unknown>[] = []
+  const end = async (signal: NodeJS.Signals): Promise<void> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+    await exited
+  }
   return new Promise((resolve, reject) => {
     const rl = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream })
     let port: number | undefined
@@ -38,19 +50,30 @@ export function startChildShop(script: string, env: Record<string, string>): Pro
       }
       if (port === undefined && typeof parsed.port === 'number') {
         port = parsed.port
-        resolve({ child, port, lines, exited })
+        resolve({ child, port, lines, exited, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') })
       } else {
         lines.push(parsed)
       }
     })
     void exited.then((code) => {
-      if (port === undefined) reject(new Error(`${script} exited (${String(code)}) before listening`))
+      if (port === undefined) reject(new Error(`${script} exited (${String(code)}) before it was ready`))
     })
   })
 }
 
-/** One POST with a JSON body over a fresh connection; resolves with the status (0 on a network error). */
-export function postJson(port: number, urlPath: string, body: unknown): Promise<number> {
+/** A response: the status (0 on a network error) and the body text. */
+export interface Reply {
+  readonly status: number
+  readonly body: string
+}
+
+/** One POST with a JSON body, over a fresh connection unless `agent` is given. */
+export function postJson(
+  port: number,
+  urlPath: string,
+  body: unknown,
+  agent: http.Agent | false = false,
+): Promise<Reply> {
   return new Promise((resolve) => {
     const data = JSON.stringify(body)
     const req = http.request(
@@ -59,28 +82,35 @@ export function postJson(port: number, urlPath: string, body: unknown): Promise<
         port,
         method: 'POST',
         path: urlPath,
-        agent: false,
+        agent,
         headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
       },
       (res) => {
-        res.resume()
-        res.on('end', () => resolve(res.statusCode ?? 0))
-        res.on('error', () => resolve(0))
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (text += chunk))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }))
+        res.on('error', () => resolve({ status: 0, body: text }))
       },
     )
-    req.on('error', () => resolve(0))
+    req.on('error', () => resolve({ status: 0, body: '' }))
     req.end(data)
   })
 }
 
-/** One GET of a JSON document over a fresh connection. */
-export function getJson(port: number, urlPath: string): Promise<Record<string, unknown>> {
+/** One GET of a JSON document, over a fresh connection unless `agent` is given. */
+export function getJson<T = Record<string, unknown>>(
+  port: number,
+  urlPath: string,
+  agent: http.Agent | false = false,
+): Promise<T> {
   return new Promise((resolve, reject) => {
     http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent: false }, (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (chunk: Buffer) => chunks.push(chunk))
-        res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Record<string, unknown>))
+      .get({ host: '127.0.0.1', port, path: urlPath, agent }, (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => (text += chunk))
+        res.on('end', () => resolve(JSON.parse(text) as T))
       })
       .on('error', reject)
   })

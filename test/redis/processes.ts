@@ -1,104 +1,91 @@
-// Real processes for the Redis tests: shops and workers as children (ts-node, transpile only), a load
-// generator that posts orders at a fixed rate and records when each response arrived, and readers
-// of what the fake API received.
-import { spawn, type ChildProcess } from 'node:child_process'
+// Real processes for the Redis tests: shops and workers as children (test/helpers/child-shop), the
+// hooks that end them (and clean the shared Redis) after each test, a load generator that posts
+// orders at a fixed rate and records when each response arrived, and readers of what the fake API
+// received.
 import http from 'node:http'
 import path from 'node:path'
-import readline from 'node:readline'
-import type { FakeTransactionaleApi } from '../../src/testing/fake-api'
+import IORedis from 'ioredis'
+import { startFakeTransactionaleApi, type FakeApiOptions, type FakeTransactionaleApi } from '../../src/testing/fake-api'
+import { getJson as getJsonWith, postJson, startChildShop, type ChildShop, type Reply } from '../helpers/child-shop'
+import { closeSharedRedis, deletePrefix, HAS_REDIS, sharedRedis, uniquePrefix } from './redis-server'
 
-const root = path.resolve(__dirname, '..', '..')
-
-export interface Child {
-  readonly child: ChildProcess
-  readonly port: number
-  /** JSON lines (pino logs, the close summary) printed after the ready line. */
-  readonly lines: Record<string, unknown>[]
-  readonly exited: Promise<number | NodeJS.Signals | null>
-  /** SIGKILL, and wait for the exit. */
-  kill(): Promise<void>
-  /** SIGTERM (a clean close), and wait for the exit. */
-  stop(): Promise<void>
-}
+export type Child = ChildShop
 
 /** Spawns `fixtures/<name>.ts` with `env`; resolves once it prints its ready line `{"port": n}`. */
 export function startChild(name: 'redis-shop' | 'redis-worker', env: Record<string, string>): Promise<Child> {
-  const script = path.join(__dirname, 'fixtures', `${name}.ts`)
-  const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', script], {
-    cwd: root,
-    env: { ...process.env, ...env, TS_NODE_TRANSPILE_ONLY: 'true' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+  return startChildShop(path.join(__dirname, 'fixtures', `${name}.ts`), env)
+}
+
+/** What a test file on the shared Redis starts; everything is ended or removed for it. */
+export interface SharedRedisTest {
+  /** The Redis URL (REDIS_URL's, or the private server's); set before the first test. */
+  readonly url: string
+  /** A fresh key prefix, its keys deleted after the file. */
+  prefix(name: string): string
+  /** A fake Transactionale API, closed after the test. */
+  api(options?: FakeApiOptions): Promise<FakeTransactionaleApi>
+  /** A shop or worker process, SIGKILLed after the test. */
+  start(name: 'redis-shop' | 'redis-worker', env: Record<string, string>): Promise<Child>
+  /** A Redis client, disconnected after the test. */
+  client(): IORedis
+}
+
+/** Registers a test file's hooks on the shared Redis (call it at the top level of the file). */
+export function useSharedRedis(): SharedRedisTest {
+  let url = ''
+  const prefixes: string[] = []
+  const children: Child[] = []
+  const apis: FakeTransactionaleApi[] = []
+  const clients: IORedis[] = []
+  beforeAll(async () => {
+    if (HAS_REDIS) url = await sharedRedis()
   })
-  const exited = new Promise<number | NodeJS.Signals | null>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal)),
-  )
-  const lines: Record<string, unknown>[] = []
-  const end = async (signal: NodeJS.Signals): Promise<void> => {
-    if (child.exitCode === null && child.signalCode === null) child.kill(signal)
-    await exited
+  afterEach(async () => {
+    await Promise.all(children.splice(0).map((c) => c.kill()))
+    await Promise.all(apis.splice(0).map((a) => a.close()))
+    for (const client of clients.splice(0)) client.disconnect()
+  })
+  afterAll(async () => {
+    if (!HAS_REDIS) return
+    for (const prefix of prefixes.splice(0)) await deletePrefix(url, prefix)
+    await closeSharedRedis()
+  })
+  return {
+    get url() {
+      return url
+    },
+    prefix(name) {
+      const prefix = uniquePrefix(name)
+      prefixes.push(prefix)
+      return prefix
+    },
+    async api(options) {
+      const api = await startFakeTransactionaleApi(options)
+      apis.push(api)
+      return api
+    },
+    async start(name, env) {
+      const child = await startChild(name, env)
+      children.push(child)
+      return child
+    },
+    client() {
+      const client = new IORedis(url)
+      clients.push(client)
+      return client
+    },
   }
-  return new Promise((resolve, reject) => {
-    const rl = readline.createInterface({ input: child.stdout as NodeJS.ReadableStream })
-    let port: number | undefined
-    rl.on('line', (line) => {
-      let parsed: Record<string, unknown>
-      try {
-        parsed = JSON.parse(line) as Record<string, unknown>
-      } catch {
-        return
-      }
-      if (port === undefined && typeof parsed.port === 'number') {
-        port = parsed.port
-        resolve({ child, port, lines, exited, kill: () => end('SIGKILL'), stop: () => end('SIGTERM') })
-      } else {
-        lines.push(parsed)
-      }
-    })
-    void exited.then((code) => {
-      if (port === undefined) reject(new Error(`${name} exited (${String(code)}) before it was ready`))
-    })
-  })
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
 
 /** One order; resolves with the status (0 on a network error) and the body text. */
-export function postOrder(port: number, id: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve) => {
-    const data = JSON.stringify({ id })
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        method: 'POST',
-        path: '/checkout',
-        agent,
-        headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(data) },
-      },
-      (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => (body += chunk))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
-        res.on('error', () => resolve({ status: 0, body }))
-      },
-    )
-    req.on('error', () => resolve({ status: 0, body: '' }))
-    req.end(data)
-  })
+export function postOrder(port: number, id: string): Promise<Reply> {
+  return postJson(port, '/checkout', { id }, agent)
 }
 
 export function getJson<T>(port: number, urlPath: string): Promise<T> {
-  return new Promise((resolve, reject) => {
-    http
-      .get({ host: '127.0.0.1', port, path: urlPath, agent }, (res) => {
-        let body = ''
-        res.setEncoding('utf8')
-        res.on('data', (chunk: string) => (body += chunk))
-        res.on('end', () => resolve(JSON.parse(body) as T))
-      })
-      .on('error', reject)
-  })
+  return getJsonWith<T>(port, urlPath, agent)
 }
 
 /** One order of a load run: where it went and when its response arrived. */

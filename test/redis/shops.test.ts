@@ -2,54 +2,32 @@
 // (SIGKILL) and restarted and the API down for 5 s in the middle; one order id posted to both shops
 // at once; and a 429 with Retry-After answered to one shop pausing the other too.
 // Scaled from the 10,000 orders at 500/s to 3,000 at 300/s, so the run fits a 2-core machine.
-import IORedis from 'ioredis'
-import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
-import { deliveredIds, getJson, postOrder, runLoad, startChild, trackReplies, waitFor, type Child } from './processes'
-import { closeSharedRedis, deletePrefix, describeRedis, HAS_REDIS, sharedRedis, uniquePrefix } from './redis-server'
+import type { FakeTransactionaleApi } from '../../src/testing/fake-api'
+import {
+  deliveredIds,
+  getJson,
+  postOrder,
+  runLoad,
+  trackReplies,
+  useSharedRedis,
+  waitFor,
+  type Child,
+} from './processes'
+import { describeRedis } from './redis-server'
 
 jest.setTimeout(120_000)
 
-let url = ''
-const prefixes: string[] = []
-const children: Child[] = []
-const apis: FakeTransactionaleApi[] = []
-const clients: IORedis[] = []
-
-function redisClient(): IORedis {
-  const client = new IORedis(url)
-  clients.push(client)
-  return client
-}
-
-beforeAll(async () => {
-  if (HAS_REDIS) url = await sharedRedis()
-})
-afterEach(async () => {
-  await Promise.all(children.splice(0).map((c) => c.kill()))
-  await Promise.all(apis.splice(0).map((a) => a.close()))
-  for (const client of clients.splice(0)) client.disconnect()
-})
-afterAll(async () => {
-  if (!HAS_REDIS) return
-  for (const prefix of prefixes.splice(0)) await deletePrefix(url, prefix)
-  await closeSharedRedis()
-})
+const shared = useSharedRedis()
 
 async function setup(
   name: string,
 ): Promise<{ prefix: string; api: FakeTransactionaleApi; env: Record<string, string> }> {
-  const prefix = uniquePrefix(name)
-  prefixes.push(prefix)
-  const api = await startFakeTransactionaleApi()
-  apis.push(api)
-  return { prefix, api, env: { REDIS_URL: url, PREFIX: prefix, ENDPOINT: api.endpoint, LOG_LEVEL: 'warn' } }
+  const prefix = shared.prefix(name)
+  const api = await shared.api()
+  return { prefix, api, env: { REDIS_URL: shared.url, PREFIX: prefix, ENDPOINT: api.endpoint, LOG_LEVEL: 'warn' } }
 }
 
-async function shop(env: Record<string, string>): Promise<Child> {
-  const child = await startChild('redis-shop', env)
-  children.push(child)
-  return child
-}
+const shop = (env: Record<string, string>): Promise<Child> => shared.start('redis-shop', env)
 
 interface ShopStats {
   sent: number
@@ -62,7 +40,7 @@ describeRedis('two shops, one Redis', () => {
   test('3,000 orders at 300/s, one shop SIGKILLed mid-run and restarted, the API down for 5 s: every order answered >100 ms before its shop died is delivered; duplicates at most the jobs in flight at the kill', async () => {
     const { prefix, api, env } = await setup('load')
     const ok = trackReplies(api)
-    const redis = redisClient()
+    const redis = shared.client()
     let a: Child | undefined = await shop(env)
     const b = await shop(env)
     let aName = 'a1'
@@ -141,7 +119,7 @@ describeRedis('two shops, one Redis', () => {
     const { api, env, prefix } = await setup('pause')
     const ok = trackReplies(api)
     const [a, b] = await Promise.all([shop(env), shop(env)])
-    const redis = redisClient()
+    const redis = shared.client()
     api.script({ status: 429, headers: { 'Retry-After': '3' } })
     const replied = new Promise<number>((resolve) =>
       api.events.on('reply', (_request: unknown, status: number) => {

@@ -1,41 +1,14 @@
 // runWorker as its own process, with shops that only enqueue (worker: false): everything is
 // delivered; a worker killed with SIGKILL mid-job has its jobs delivered by a restarted worker
 // (BullMQ's stalled-job recovery, with a short lock and stalled check set through internals).
-import IORedis from 'ioredis'
-import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { runWorker } from '../../src/redis/worker'
 import { TouchpointConfigError } from '../../src/errors'
-import { deliveredIds, postOrder, startChild, trackReplies, waitFor, type Child } from './processes'
-import { closeSharedRedis, deletePrefix, describeRedis, HAS_REDIS, sharedRedis, uniquePrefix } from './redis-server'
+import { deliveredIds, postOrder, trackReplies, useSharedRedis, waitFor } from './processes'
+import { describeRedis } from './redis-server'
 
 jest.setTimeout(120_000)
 
-let url = ''
-const prefixes: string[] = []
-const children: Child[] = []
-const apis: FakeTransactionaleApi[] = []
-const clients: IORedis[] = []
-
-beforeAll(async () => {
-  if (HAS_REDIS) url = await sharedRedis()
-})
-afterEach(async () => {
-  await Promise.all(children.splice(0).map((c) => c.kill()))
-  await Promise.all(apis.splice(0).map((a) => a.close()))
-  for (const client of clients.splice(0)) client.disconnect()
-})
-afterAll(async () => {
-  if (!HAS_REDIS) return
-  for (const prefix of prefixes.splice(0)) await deletePrefix(url, prefix)
-  await closeSharedRedis()
-})
-
-async function start(name: 'redis-shop' | 'redis-worker', env: Record<string, string>): Promise<Child> {
-  const child = await startChild(name, env)
-  children.push(child)
-  return child
-}
-
+const shared = useSharedRedis()
 test('runWorker validates its options like the middleware: every problem at once, unknown ones with a hint', () => {
   let error: unknown
   try {
@@ -63,25 +36,22 @@ test('runWorker validates its options like the middleware: every problem at once
 
 describeRedis('runWorker', () => {
   test('shops with worker: false only enqueue; a runWorker process delivers; killed mid-job, its jobs are delivered by a restarted worker', async () => {
-    const prefix = uniquePrefix('worker')
-    prefixes.push(prefix)
+    const prefix = shared.prefix('worker')
     // A slow API, so the worker is killed with requests in flight.
-    const api = await startFakeTransactionaleApi({ latencyMs: 300 })
-    apis.push(api)
+    const api = await shared.api({ latencyMs: 300 })
     const ok = trackReplies(api)
-    const env = { REDIS_URL: url, PREFIX: prefix, ENDPOINT: api.endpoint, LOG_LEVEL: 'warn', WORKER: 'false' }
-    const [shopA, shopB] = await Promise.all([start('redis-shop', env), start('redis-shop', env)])
+    const env = { REDIS_URL: shared.url, PREFIX: prefix, ENDPOINT: api.endpoint, LOG_LEVEL: 'warn', WORKER: 'false' }
+    const [shopA, shopB] = await Promise.all([shared.start('redis-shop', env), shared.start('redis-shop', env)])
     const ids = Array.from({ length: 200 }, (_, i) => `${prefix}-${i}`)
     const responses = await Promise.all(ids.map((id, i) => postOrder(i % 2 ? shopA.port : shopB.port, id)))
     expect(responses.every((r) => r.status === 201)).toBe(true)
-    const redis = new IORedis(url)
-    clients.push(redis)
+    const redis = shared.client()
     const key = `${prefix}:touchpoints`
     // Nothing is sent until a worker runs: the shops only enqueue.
     await waitFor(async () => (await redis.llen(`${key}:wait`)) === 200, 'all 200 enqueued')
     expect(api.requests).toHaveLength(0)
 
-    const first = await start('redis-worker', env)
+    const first = await shared.start('redis-worker', env)
     await waitFor(() => api.requests.length >= 20 && api.inFlight > 0, 'the first worker sending')
     // The requests the worker is waiting on when it dies: their jobs are active, locked by it.
     const inFlightAtKill = new Set(
@@ -91,7 +61,7 @@ describeRedis('runWorker', () => {
     expect(inFlightAtKill.size).toBeGreaterThan(0)
     const requestsAtKill = api.requests.length
 
-    await start('redis-worker', env)
+    await shared.start('redis-worker', env)
     await waitFor(() => ids.every((id) => deliveredIds(api, ok).has(id)), 'every order delivered')
     // Those the dead worker was sending were sent again by the new one (the stalled jobs came back).
     const resent = new Set(api.requests.slice(requestsAtKill).map((r) => (r.body as { email: string }).email))
