@@ -167,6 +167,11 @@ function resolveOptions(input: unknown): ResolvedSqliteOptions {
  * at 500 orders/s each commit carries about five orders and their settlements.
  */
 export const COMMIT_INTERVAL_MS = 10
+/**
+ * Rows a claim through the database leases beyond what the pump asked, held for the next claims
+ * (handed out without a transaction while their lease is fresh).
+ */
+const PREFETCH = 64
 /** Adds buffered beyond this are committed at once. */
 const GROUP_COMMIT_MAX = 500
 /** How often the store looks for work it did not cause (another process's rows, expired leases). */
@@ -277,6 +282,8 @@ class SqliteStore implements TouchpointStore {
    * retry or release comes due, when the poll saw any): the next claim asks the database.
    */
   private askDatabase = true
+  /** The last claim through the database left claimable rows there (a backlog beyond the held ones). */
+  private moreInFile = false
   /** The earliest due time of this process's retries not yet due. */
   private retryDueAt = Infinity
 
@@ -374,9 +381,13 @@ class SqliteStore implements TouchpointStore {
     }
     const wanted = Math.floor(limit)
     if (!this.askDatabase && this.takeHeld(out, wanted, now)) return Promise.resolve(out)
+    // Lease more than asked and hold the rest: the pump claims one touchpoint per answer, and each
+    // transaction reads past the rows in flight, so a backlog claimed one by one cost a
+    // transaction and a few hundred row reads per delivery.
+    const asked = wanted - out.length + PREFETCH
     let rows: ClaimedRow[]
     try {
-      rows = this.claimRows.immediate(now, wanted - out.length)
+      rows = this.claimRows.immediate(now, asked)
     } catch (error) {
       this.logError('claim', error)
       return Promise.resolve(out)
@@ -384,17 +395,22 @@ class SqliteStore implements TouchpointStore {
     // Every held touchpoint is in the file, leased to this store: the database hands them out now.
     this.held = []
     this.heldHead = 0
-    if (out.length + rows.length < wanted) this.askDatabase = false
+    // The oldest claimable rows are now handed out or held: the next claims take the held first.
+    this.askDatabase = false
+    this.moreInFile = rows.length >= asked
     for (const row of rows) {
-      this.claimed.set(row.id, LEASED)
-      out.push({
+      const touchpoint: StoredTouchpoint = {
         id: String(row.id),
         body: row.body,
         orderId: row.order_id ?? undefined,
         dedupeKey: row.dedupe_key ?? undefined,
         receivedAt: row.received_at,
         attempts: row.attempts,
-      })
+      }
+      if (out.length < wanted) {
+        this.claimed.set(row.id, LEASED)
+        out.push(touchpoint)
+      } else this.held.push({ rowId: row.id, leasedAt: now, touchpoint })
     }
     return Promise.resolve(out)
   }
@@ -583,8 +599,9 @@ class SqliteStore implements TouchpointStore {
       this.held = []
       this.heldHead = 0
     }
-    // The database has nothing more unless it was flagged: what it holds claimable is held here.
-    return out.length === limit || !this.askDatabase
+    // The database has nothing more unless it was flagged or a claim left some there: what it
+    // holds claimable is held here.
+    return out.length === limit || (!this.askDatabase && !this.moreInFile)
   }
 
   /**
