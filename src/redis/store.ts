@@ -283,7 +283,7 @@ export class RedisStore implements RedisTouchpointStore {
           this.logError('claim', r.reason)
           empty = true
         } else if (r.value === undefined) empty = true
-        else got.push(new RedisTouchpoint(r.value as Job<JobData>, tokens[i] as string))
+        else got.push(new RedisTouchpoint(r.value, tokens[i] as string))
       })
       if (this.state !== 'open') {
         await this.giveBack(got)
