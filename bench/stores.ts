@@ -17,9 +17,9 @@
  *   and delivery throughput from the first to the last.
  */
 import './stores/jest-stub'
-import type { ChildProcess } from 'node:child_process'
+import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { availableParallelism, tmpdir } from 'node:os'
 import path from 'node:path'
 import { RedisServer } from '../test/redis/redis-server'
 import { askMessage, bundle, forkBundle, nextMessage } from './children'
@@ -36,9 +36,24 @@ const plan = quick
   ? { cpuRounds: 2, warmS: 1, measureS: 3, latencyRounds: 1, latencyS: 4, backlogRounds: 1, backlog: 3000 }
   : { cpuRounds: 5, warmS: 2, measureS: 8, latencyRounds: 3, latencyS: 10, backlogRounds: 5, backlog: 10_000 }
 
+/**
+ * On a machine of 2 cores or more, the shop gets core 0 to itself and everything else (this
+ * process, the load generator, the fake API, redis-server: they inherit this process's affinity)
+ * shares core 1, as on a real deployment where the shop does not share its core with its clients:
+ * the shop's event-loop delay is then its own, not the load generator's preempting it.
+ */
+const pinned = availableParallelism() >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0
+function pin(pid: number | undefined, cpu: number): void {
+  if (!pinned || pid === undefined) return
+  execFileSync('taskset', ['-a', '-p', '-c', String(cpu), String(pid)], { stdio: 'ignore' })
+}
+
 // Not this process's ts-node and --expose-gc: the children are plain bundled JavaScript.
-const start = (script: (typeof CHILDREN)[number], env: Record<string, string> = {}): ChildProcess =>
-  forkBundle(path.join(buildDir, `${script}.js`), env)
+const start = (script: (typeof CHILDREN)[number], env: Record<string, string> = {}): ChildProcess => {
+  const child = forkBundle(path.join(buildDir, `${script}.js`), env)
+  if (script === 'shop') pin(child.pid, 0)
+  return child
+}
 const next = (child: ChildProcess, type: string): Promise<Message> => nextMessage<Message>(child, type)
 const ask = (child: ChildProcess, message: Message, type: string): Promise<Message> =>
   askMessage<Message>(child, message, type)
@@ -173,6 +188,12 @@ async function main(): Promise<void> {
     buildDir,
   )
   tmp = mkdtempSync(path.join(tmpdir(), 'bench-stores-'))
+  pin(process.pid, 1)
+  console.log(
+    pinned
+      ? 'shop on core 0; load generator, fake API and Redis on core 1'
+      : 'processes not pinned (one core, or no taskset)',
+  )
   redis = await RedisServer.start()
   api = start('api')
   endpoint = (await next(api, 'ready')).endpoint as string
@@ -283,6 +304,7 @@ async function main(): Promise<void> {
   const result = {
     date: new Date().toISOString(),
     quick,
+    pinned,
     node: process.version,
     plan,
     durationS: Math.round((Date.now() - began) / 1000),
