@@ -11,7 +11,7 @@ import type { NewTouchpoint, StoredTouchpoint, TouchpointStore } from '../stores
 import type { Clock } from '../types'
 import { adaptiveLimit, fixedLimit } from './concurrency'
 import { createOutage, type OutageState } from './outage'
-import { classify, type RetrySettings, type Verdict } from './retry-policy'
+import { classify, NOT_CONNECTED, type RetrySettings, type Verdict } from './retry-policy'
 
 export interface PumpSettings {
   /** A fixed number of requests in flight, or `'auto'` (adaptive, up to `maxConcurrency`). */
@@ -193,6 +193,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     const started = clock.now()
     inFlight.set(t, started)
     const attempts = t.attempts + 1
+    const probe = outage.state === 'probing'
     const done = (result: HttpResult): void => {
       if (!inFlight.delete(t)) return // abandoned at stop(): already reported or persisted
       try {
@@ -208,7 +209,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
           )
           if (verdict.kind === 'delivered') observers.delivered(now - t.receivedAt)
         }
-        settle(t, attempts, verdict)
+        settle(t, attempts, verdict, probe)
       } catch (error) {
         log.write('internalError', { error: error instanceof Error ? error.name : typeof error })
       }
@@ -219,8 +220,9 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     send(t.body).then(done, () => done({ kind: 'network', code: 'ERR_CLIENT' }))
   }
 
-  const settle = (t: StoredTouchpoint, attempts: number, verdict: Verdict): void => {
+  const settle = (t: StoredTouchpoint, made: number, verdict: Verdict, probe: boolean): void => {
     if (verdict.kind === 'delivered') {
+      const attempts = made
       void store.delivered(t)
       ledger.sent(t, attempts, verdict.status)
       if (outage.delivered()) {
@@ -231,11 +233,17 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       return
     }
     if (verdict.kind === 'final') {
+      const attempts = made
       void store.failed(t, attempts, `rejected (${verdict.status})`)
       ledger.failed(t, attempts, 'rejected', { status: verdict.status }, verdict.keyRejected)
       return
     }
     const detail = verdict.status !== undefined ? { status: verdict.status } : { error: verdict.error ?? 'ERR_NETWORK' }
+    // A probe that could not even connect tested the API, not the touchpoint (nothing reached the
+    // API, so nothing about the touchpoint can be the cause): it uses up none of its attempts, and
+    // an API that is down for hours turns no order into a failure. An answer (5xx, 429), a timeout
+    // or a reset counts as any attempt does, so a touchpoint the API chokes on cannot probe forever.
+    const attempts = probe && verdict.error !== undefined && NOT_CONNECTED.has(verdict.error) ? made - 1 : made
     if (attempts >= settings.retry.maxAttempts) {
       void store.failed(t, attempts, `attempts_exhausted (${verdict.status ?? verdict.error ?? 'error'})`)
       ledger.failed(t, attempts, 'attempts_exhausted', detail, false)

@@ -57,9 +57,31 @@ export function backoffDelay(failures: number, settings: RetrySettings, random: 
 }
 
 /**
+ * Network errors that mean no connection was made, so nothing reached the API: the request's
+ * content cannot be their cause (a failed probe of these uses up no attempt; see the pump).
+ */
+export const NOT_CONNECTED: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+])
+
+/**
+ * The longest pause after a failure to connect at all. Such a probe costs the API nothing (it is
+ * not even reached) and uses up no attempt (see the pump), so the end of an outage is seen within
+ * seconds instead of up to `maxDelayMs`; an API that answers 5xx, on the other hand, may be
+ * overloaded and gets the full backoff.
+ */
+export const NOT_CONNECTED_MAX_PAUSE_MS = 5000
+
+/**
  * How long delivery pauses after a retryable failure: the API's Retry-After when it gave one, else
- * the backoff — never less than `baseDelayMs` (a `Retry-After: 0` or an unlucky jitter must not let
- * a burst of retries hit a struggling API).
+ * the backoff (capped at {@link NOT_CONNECTED_MAX_PAUSE_MS} when no connection was made) — never
+ * less than `baseDelayMs` (a `Retry-After: 0` or an unlucky jitter must not let a burst of retries
+ * hit a struggling API).
  */
 export function pauseDelay(
   verdict: Extract<Verdict, { kind: 'retry' }>,
@@ -67,6 +89,10 @@ export function pauseDelay(
   settings: RetrySettings,
   random: () => number,
 ): number {
-  const delay = verdict.retryAfterMs ?? backoffDelay(failures, settings, random)
+  const backoff =
+    verdict.error !== undefined && NOT_CONNECTED.has(verdict.error)
+      ? { ...settings, maxDelayMs: Math.min(settings.maxDelayMs, NOT_CONNECTED_MAX_PAUSE_MS) }
+      : settings
+  const delay = verdict.retryAfterMs ?? backoffDelay(failures, backoff, random)
   return Math.max(settings.baseDelayMs, delay)
 }

@@ -140,6 +140,36 @@ describe('pump', () => {
     await logs.waitFor('reachable again')
   })
 
+  test('an API that refuses connections for many probes turns no order into a failure; a 5xx probe counts', async () => {
+    await fake.stop()
+    setup({ retry: { ...BASE.retry, maxAttempts: 3 } })
+    for (let i = 0; i < 3; i++) void dispatcher.submit(touchpoint(`down-${i}`, i))
+    await until(() => dispatcher.stats().state === 'paused', 'pause')
+    // Ten probes, each refused: nothing reached the API, so no attempt is used up.
+    for (let probe = 0; probe < 10; probe++) {
+      const retried = dispatcher.stats().retried
+      clock.advance(clock.pending().nextInMs ?? 0)
+      await until(() => dispatcher.stats().retried > retried && dispatcher.stats().state === 'paused', 'probe')
+    }
+    expect(dispatcher.stats()).toMatchObject({ failed: 0, sent: 0, queued: 3 })
+    expect(events).toEqual([])
+    // Answers count. Each touchpoint used one attempt when the API first refused them all (not a
+    // probe); the probes answered 500 take turns among the three, so the 4th fails the first one
+    // for good (its 3rd attempt).
+    await fake.start()
+    fake.setDefaultReply({ status: 500 })
+    for (let probe = 1; probe <= 4; probe++) {
+      const before = fake.requests.length
+      clock.advance(clock.pending().nextInMs ?? 0)
+      await until(() => fake.requests.length > before && dispatcher.stats().state === 'paused', '5xx probe')
+      await until(() => dispatcher.stats().failed === (probe === 4 ? 1 : 0), 'settled')
+    }
+    fake.setDefaultReply({ status: 200 })
+    clock.advance(clock.pending().nextInMs ?? 0)
+    await dispatcher.flush()
+    expect(dispatcher.stats()).toMatchObject({ sent: 2, failed: 1, state: 'open' })
+  })
+
   test('while the API is down at most one request is in flight; on recovery it opens up again', async () => {
     fake.setDefaultReply({ status: 500, delayMs: 5 })
     setup()

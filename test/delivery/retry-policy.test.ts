@@ -61,6 +61,24 @@ describe('pauseDelay (item 5: limits that wrap)', () => {
   })
 })
 
+describe('pauseDelay: a failure to connect pauses at most 5 s, an answer the full backoff', () => {
+  test.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])('%s: at most 5 s', (error) => {
+    expect(pauseDelay({ kind: 'retry', error }, 20, settings, () => 0.999)).toBe(4995)
+  })
+  test.each([{ status: 500 }, { status: 429 }, { error: 'ETIMEDOUT' }, { error: 'ECONNRESET' }])(
+    '%p: up to maxDelayMs',
+    (verdict) => {
+      expect(pauseDelay({ kind: 'retry', ...verdict }, 20, settings, () => 0.999)).toBe(29_970)
+    },
+  )
+  test('a Retry-After still wins, and the pause never drops below baseDelayMs', () => {
+    expect(pauseDelay({ kind: 'retry', error: 'ECONNREFUSED', retryAfterMs: 9000 }, 20, settings, () => 0.5)).toBe(9000)
+    expect(pauseDelay({ kind: 'retry', error: 'ECONNREFUSED' }, 20, { ...settings, baseDelayMs: 8000 }, () => 0)).toBe(
+      8000,
+    )
+  })
+})
+
 describe('backoffDelay', () => {
   test('full jitter below base·2^(n-1), capped at maxDelayMs', () => {
     expect(backoffDelay(1, settings, () => 0.999)).toBe(499)
