@@ -9,7 +9,7 @@ import type { LedgerCounts } from './ledger'
 import { DEFAULTS, resolveOptions, type Options } from './options'
 import { OBSERVE, type Observer } from './observe'
 import { createPipeline } from './pipeline'
-import { hookResponse } from './response-hook'
+import { createResponseHook } from './response-hook'
 import { createRouteMatcher } from './route-matcher'
 import { memoryStore } from './stores/memory-store'
 import type { OutageState } from './delivery/outage'
@@ -87,19 +87,19 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
 
   // The default mapper reads res.locals only: no need to watch what the handler sends.
   const captureBody = settings.mapper !== DEFAULTS.mapper
+  // Built once: the request is the response's `req` (Node and Express both set it).
+  const hook = createResponseHook(captureBody, (res, finished) => {
+    if (closing === undefined) return pipeline.accept(res.req, res, finished)
+    ledger.received()
+    ledger.dropped('closed', undefined)
+  })
 
   const middleware = function transactionaleTouchpointMiddleware(
     req: Request,
     res: Response,
     next: NextFunction,
   ): void {
-    if (settings.enabled && matches(req.method, req.originalUrl ?? req.url)) {
-      hookResponse(res, captureBody, (finished) => {
-        if (closing === undefined) return pipeline.accept(req, res, finished)
-        ledger.received()
-        ledger.dropped('closed', undefined)
-      })
-    }
+    if (settings.enabled && matches(req.method, req.originalUrl ?? req.url)) hook(res)
     next()
   } as TouchpointMiddleware
 

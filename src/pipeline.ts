@@ -39,23 +39,23 @@ type Settings = Pick<
 
 const TIMED_OUT = Symbol('mapper timed out')
 
+/** Where an order that left the pipeline went: handed to delivery (with its storing), or counted. */
+type Stored = { stored: Promise<void> } | void
+
 export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline {
   const { pump, ledger, log, clock } = deps
-  const pending = new Set<Promise<void>>()
   const durable = deps.durable
   let redirectWarned = false
 
-  /** Runs the mapper; a promise it returns is raced against `mapperTimeoutMs`. */
-  const map = async (req: Request, res: Response, body: unknown): Promise<unknown> => {
-    const result: unknown = settings.mapper(req, res, body)
-    if (!isThenable(result)) return result
+  /** Races a mapper's promise against `mapperTimeoutMs`. */
+  const deadline = async (result: PromiseLike<unknown>): Promise<unknown> => {
     let timer: NodeJS.Timeout | undefined
-    const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    const expired = new Promise<typeof TIMED_OUT>((resolve) => {
       timer = clock.setTimeout(() => resolve(TIMED_OUT), settings.mapperTimeoutMs)
     })
     try {
       // A late result is ignored: nothing here holds the mapper's promise after the race.
-      return await Promise.race([Promise.resolve(result), deadline])
+      return await Promise.race([Promise.resolve(result), expired])
     } finally {
       if (timer !== undefined) clock.clearTimeout(timer)
     }
@@ -76,18 +76,14 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
   }
 
   /**
-   * Resolves when the order has left the pipeline — with the promise of its storing, if it was
-   * handed to delivery (boxed: an async function returning a promise would wait for it, and the
-   * order would count as mapping and queued at once while a durable store writes it).
+   * Takes an order up to its mapper. A mapper that answers at once (the default one does) is
+   * followed synchronously to the end: no promise per order. Returns what {@link afterMapper}
+   * returns, or — for a mapper that returned a promise — a promise of it.
    */
-  const handle = async (
-    req: Request,
-    res: Response,
-    finished: FinishedResponse,
-  ): Promise<{ stored: Promise<void> } | void> => {
+  const handle = (req: Request, res: Response, finished: FinishedResponse): Stored | Promise<Stored> => {
     const { statusCode } = finished
     const success = isOrder(req, statusCode)
-    if (success === undefined) return
+    if (success === undefined) return undefined
     if (!success) {
       if (statusCode >= 300 && statusCode < 400 && !redirectWarned) {
         redirectWarned = true
@@ -97,11 +93,26 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
     }
     let mapped: unknown
     try {
-      mapped = await map(req, res, finished.body)
+      mapped = settings.mapper(req, res, finished.body)
     } catch (error) {
-      const reason = describeError(error, settings.logPersonalData)
-      return ledger.invalid('mapper', undefined, [`mapper: ${reason}`], 'invalidMapper')
+      return mapperFailed(error)
     }
+    if (!isThenable(mapped)) return afterMapper(mapped)
+    return deadline(mapped).then(afterMapper, mapperFailed)
+  }
+
+  const mapperFailed = (error: unknown): undefined => {
+    const reason = describeError(error, settings.logPersonalData)
+    ledger.invalid('mapper', undefined, [`mapper: ${reason}`], 'invalidMapper')
+    return undefined
+  }
+
+  /**
+   * From the mapper's result to the store. Returns the promise of its storing if the order was handed
+   * to delivery (boxed: returned from a promise callback, a promise would be waited for, and the
+   * order would count as mapping and queued at once while a durable store writes it).
+   */
+  const afterMapper = (mapped: unknown): Stored => {
     if (mapped === TIMED_OUT) {
       return ledger.invalid('mapper', undefined, ['mapper: timeout'], 'invalidMapperTimeout')
     }
@@ -111,64 +122,108 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
       return ledger.invalid('validation', rawOrderId(mapped), [...result.reasons], 'invalidCustomer')
     }
     const { customer } = result
-    const touchpoint = { orderId: customer.orderId, body: JSON.stringify(toWirePayload(customer)) }
+    const orderId = customer.orderId
+    const body = JSON.stringify(toWirePayload(customer))
     if (result.dropped.length > 0) {
-      log.write('droppedOptional', () => ({ ...ledger.fields(touchpoint), dropped: result.dropped }))
+      log.write('droppedOptional', () => ({ ...ledger.fields({ orderId, body }), dropped: result.dropped }))
     }
     if (result.defaulted.length > 0) {
-      log.write('countryDefaulted', () => ({ ...ledger.fields(touchpoint), defaulted: result.defaulted }))
+      log.write('countryDefaulted', () => ({ ...ledger.fields({ orderId, body }), defaulted: result.defaulted }))
     }
-    if (settings.dryRun) return ledger.dryRun(touchpoint)
+    if (settings.dryRun) return ledger.dryRun({ orderId, body })
     const stored = pump.submit({
-      ...touchpoint,
+      orderId,
+      body,
       dedupeKey: dedupeKeyFor(customer, settings.dedupe.key, settings.dedupe.windowMs),
       receivedAt: clock.now(),
     })
     return { stored }
   }
 
+  // Orders still in the pipeline (`mapping`), and who waits for there to be none (settled()).
+  let inPipeline = 0
+  let onEmpty: (() => void)[] = []
+  const leave = (): void => {
+    if (--inPipeline > 0 || onEmpty.length === 0) return
+    const waiting = onEmpty
+    onEmpty = []
+    for (const resolve of waiting) resolve()
+  }
+
+  const internalError = (error: unknown): void => {
+    // Unreachable by design (every step above is guarded); if it happens, the order is still counted.
+    log.write('internalError', { error: describeError(error, false) })
+    ledger.invalid('mapper', undefined, ['internal error'], 'invalidMapper')
+  }
+
+  /** Runs one order; `then` gets the promise of its storing, if any, once it has left the pipeline. */
+  const run = (req: Request, res: Response, finished: FinishedResponse, then?: (stored: Stored) => void): void => {
+    let outcome: Stored | Promise<Stored>
+    try {
+      outcome = handle(req, res, finished)
+    } catch (error) {
+      internalError(error)
+      outcome = undefined
+    }
+    if (!(outcome instanceof Promise)) {
+      leave()
+      return then?.(outcome)
+    }
+    outcome.then(
+      (stored) => {
+        leave()
+        then?.(stored)
+      },
+      (error: unknown) => {
+        internalError(error)
+        leave()
+        then?.(undefined)
+      },
+    )
+  }
+
+  // Orders accepted since the last turn of the event loop, as (req, res, finished, then) runs: all
+  // of them are run by one setImmediate, after the responses' own work.
+  let batch: unknown[] = []
+  const runBatch = (): void => {
+    const orders = batch
+    batch = []
+    for (let i = 0; i < orders.length; i += 4) {
+      run(
+        orders[i] as Request,
+        orders[i + 1] as Response,
+        orders[i + 2] as FinishedResponse,
+        orders[i + 3] as ((stored: Stored) => void) | undefined,
+      )
+    }
+  }
+
   return {
     accept(req, res, finished) {
       ledger.received()
-      // Pending from now on, so flush() and close() wait for it; the work itself runs on a later tick.
-      let settle: () => void = () => undefined
-      const work = new Promise<void>((resolve) => (settle = resolve))
-      pending.add(work)
-      const done = (): void => {
-        pending.delete(work)
-        settle()
-      }
-      let stored: Promise<void> | void = undefined
-      setImmediate(() => {
-        handle(req, res, finished).then(
-          (submitted) => {
-            stored = submitted?.stored
-            done()
-          },
-          (error: unknown) => {
-            // Unreachable by design (every step above is guarded); if it happens, the order is still counted.
-            log.write('internalError', { error: describeError(error, false) })
-            ledger.invalid('mapper', undefined, ['internal error'], 'invalidMapper')
-            done()
-          },
-        )
-      })
+      // In the pipeline from now on, so flush() and close() wait for it; the work runs on a later tick.
+      inPipeline++
+      let then: ((stored: Stored) => void) | undefined
       if (settings.waitUntil !== undefined) {
         // Serverless hosts freeze after the response: keep them up until the touchpoint is on disk
         // (durable store) or settled (memory store, where nothing else would survive the freeze).
-        const until = work.then(() => (durable ? stored : pump.flush()))
+        const until = new Promise<void>((resolve) => {
+          then = (stored) => resolve(durable ? stored?.stored : pump.flush())
+        })
         try {
           settings.waitUntil(until)
         } catch (error) {
           log.write('internalError', { error: describeError(error, false), in: 'waitUntil' })
         }
       }
+      if (batch.length === 0) setImmediate(runBatch)
+      batch.push(req, res, finished, then)
     },
     get mapping() {
-      return pending.size
+      return inPipeline
     },
     async settled() {
-      while (pending.size > 0) await Promise.all(pending)
+      while (inPipeline > 0) await new Promise<void>((resolve) => onEmpty.push(resolve))
     },
   }
 }
