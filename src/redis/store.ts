@@ -269,11 +269,12 @@ export class RedisStore implements RedisTouchpointStore {
       while (out.length < limit && this.prefetched.length > 0) out.push(this.hand(this.prefetched.shift()))
     }
     // Each job is one round trip (BullMQ's moveToActive script): in waves of concurrent fetches, as
-    // many as the queue is believed to hold (at least 1, doubling while every fetch finds a job), so
-    // a backlog is claimed in a few round trips and an empty queue costs one.
-    let wave = Math.max(1, Math.min(limit - out.length, this.waiting))
-    while (out.length < limit) {
-      const size = Math.min(wave, limit - out.length)
+    // many as the queue is believed to hold (this process's adds, and the queue-wide count at each
+    // poll), so a backlog is claimed in one or two round trips. The first wave asks for at least one
+    // (another process's jobs); the next ones only while more are believed to wait, so a claim in
+    // steady state costs no fetch that finds nothing.
+    for (let first = true; out.length < limit && (first || this.waiting > 0); first = false) {
+      const size = Math.max(1, Math.min(limit - out.length, this.waiting))
       const tokens = Array.from({ length: size }, () => this.nextToken())
       const results = await Promise.allSettled(tokens.map((token) => worker.getNextJob(token, { block: false })))
       const got: RedisTouchpoint[] = []
@@ -291,7 +292,6 @@ export class RedisStore implements RedisTouchpointStore {
       }
       for (const t of got) out.push(this.hand(t))
       if (empty) break
-      wave *= 2
     }
     if (out.length < limit) this.waitForWork()
     return out
