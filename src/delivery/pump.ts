@@ -76,7 +76,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
   // than read from the store so that, at every moment, each order is in exactly one gauge or outcome.
   let queued = 0
   let claiming = false
-  let kickAgain = false // kick() was called while a claim was out
+  let kickAgain = false // new work arrived while a claim was out (see newWork)
   let draining = false // settleInFlight(): claim nothing new
   let stopped = false
   let dueTimer: NodeJS.Timeout | undefined
@@ -134,12 +134,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
 
   /** Claims as many due touchpoints as there are free slots; one claim at a time. */
   const kick = (): void => {
-    if (claiming) {
-      // Asked while a claim is out (a slow store's round trip): claim again when it is back, or
-      // what was added meanwhile would wait for the next add or poll.
-      kickAgain = true
-      return
-    }
+    if (claiming) return
     kickAgain = false
     if (stopped || draining || !open) return
     const limit = limiter.current(clock.now(), queued, inFlight.size, oldestStart())
@@ -171,7 +166,18 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
 
   // Touchpoints may become claimable without an add of this process: another process's, a lease
   // that expired, a dead letter sent again.
-  store.onAvailable(() => kick())
+  store.onAvailable(() => newWork())
+
+  /**
+   * Something new may be claimable (an add of this process, or the store says so). During a claim
+   * (a slow store's round trip) it is noted, and claimed when the claim is back: else it would wait
+   * for the next add or poll. A slot freed during a claim is not noted: a claim that came back
+   * short found the store empty, and one that came back full claims again anyway.
+   */
+  const newWork = (): void => {
+    if (claiming) kickAgain = true
+    else kick()
+  }
 
   /** Wakes the pump when the earliest touchpoint that is not due yet becomes due (retries after a restart). */
   const scheduleDue = (): void => {
@@ -271,7 +277,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       return added.then(
         (result) => {
           storing--
-          if (result === 'added') return kick()
+          if (result === 'added') return newWork()
           queued--
           if (result === 'duplicate') ledger.deduped(touchpoint.orderId)
           else ledger.dropped(result === 'unavailable' ? 'store_unavailable' : 'queue_full', touchpoint)
