@@ -14,6 +14,7 @@ import { redisConfigError, type RedisConnection } from './options'
 export interface RedisModules {
   readonly Queue: typeof BullMQ.Queue
   readonly Worker: typeof BullMQ.Worker
+  readonly Job: typeof BullMQ.Job
   readonly UnrecoverableError: typeof BullMQ.UnrecoverableError
   readonly Redis: typeof IORedisDefault
 }
@@ -39,6 +40,7 @@ export function loadRedisModules(where: string, load: ModuleLoader = defaultLoad
   return {
     Queue: bullmq.Queue,
     Worker: bullmq.Worker,
+    Job: bullmq.Job,
     UnrecoverableError: bullmq.UnrecoverableError,
     Redis: ioredis.default ?? ioredis,
   }

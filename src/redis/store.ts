@@ -170,6 +170,8 @@ export class RedisStore implements RedisTouchpointStore {
   private readonly claimed = new Map<string, RedisTouchpoint>()
   /** Jobs a blocking wait took before the pump asked (`wake: 'block'`): handed out by the next claim. */
   private readonly prefetched: RedisTouchpoint[] = []
+  /** Completions under way that fetch the next job (see delivered()). */
+  private fetchingNext = 0
   private waiterRunning = false
   /** Due times (store clock) of this process's retries, by job id, for `nextDueAt()`. */
   private readonly retriesDue = new Map<string, number>()
@@ -273,8 +275,11 @@ export class RedisStore implements RedisTouchpointStore {
     // poll), so a backlog is claimed in one or two round trips. The first wave asks for at least one
     // (another process's jobs); the next ones only while more are believed to wait, so a claim in
     // steady state costs no fetch that finds nothing.
-    for (let first = true; out.length < limit && (first || this.waiting > 0); first = false) {
-      const size = Math.max(1, Math.min(limit - out.length, this.waiting))
+    for (let first = true; out.length < limit && (first || this.waiting > this.fetchingNext); first = false) {
+      // Jobs that completions under way are fetching are not fetched again here.
+      const believed = this.waiting - this.fetchingNext - this.prefetched.length
+      if (first && believed <= 0 && this.fetchingNext > 0) break
+      const size = Math.max(1, Math.min(limit - out.length, believed))
       const tokens = Array.from({ length: size }, () => this.nextToken())
       const results = await Promise.allSettled(tokens.map((token) => worker.getNextJob(token, { block: false })))
       const got: RedisTouchpoint[] = []
@@ -300,12 +305,25 @@ export class RedisStore implements RedisTouchpointStore {
   delivered(touchpoint: StoredTouchpoint): Promise<void> {
     const t = this.settle(touchpoint)
     if (t === undefined) return DONE
-    return t.job.moveToCompleted('sent', t.token, false).then(
-      () => {
+    // While more wait than are being fetched, the same script that completes this job also moves
+    // the next one to active for this worker (as BullMQ's own workers do): one command per
+    // delivery instead of two. The next claim hands it out.
+    const fetchNext =
+      this.waiting - this.fetchingNext - this.prefetched.length > 0 && this.pausedUntil <= this.clock.now()
+    if (fetchNext) this.fetchingNext++
+    return t.job.moveToCompleted('sent', t.token, fetchNext).then(
+      (next: unknown) => {
+        if (fetchNext) {
+          this.fetchingNext--
+          this.takeFetched(next, t.token)
+        }
         // Any delivery shows the API is back: lift a probe limit whose owner may have died.
         if (this.probing && this.pausedUntil <= this.clock.now()) this.resumeAll()
       },
-      (error: unknown) => this.logError('delivered', error),
+      (error: unknown) => {
+        if (fetchNext) this.fetchingNext--
+        this.logError('delivered', error)
+      },
     )
   }
 
@@ -586,6 +604,27 @@ export class RedisStore implements RedisTouchpointStore {
     })
   }
 
+  /**
+   * The next job a completion fetched (`[job, id, rate-limit ttl, delay]`, BullMQ's
+   * `moveToFinished` answer; no job when none was due or the queue is paused): locked by this
+   * worker with the completed job's token, held for the next claim.
+   */
+  private takeFetched(next: unknown, token: string): void {
+    const worker = this.worker
+    if (!Array.isArray(next) || worker === undefined) return
+    const [json, id] = next as [unknown, unknown]
+    if (json === null || typeof json !== 'object' || (typeof id !== 'string' && typeof id !== 'number')) return
+    const job = this.modules.Job.fromJSON(worker, json as Parameters<typeof this.modules.Job.fromJSON>[1], String(id))
+    const t = new RedisTouchpoint(job as Job<JobData>, token)
+    if (this.state !== 'open') {
+      void this.giveBack([t])
+      return
+    }
+    this.prefetched.push(t)
+    this.version++
+    this.notify()
+  }
+
   /** Takes a claimed touchpoint into this process's hands. */
   private hand(t: RedisTouchpoint | undefined): RedisTouchpoint {
     const touchpoint = t as RedisTouchpoint
@@ -657,8 +696,8 @@ export class RedisStore implements RedisTouchpointStore {
       if (job !== undefined) {
         const t = new RedisTouchpoint(job, token)
         if (this.state !== 'open') return this.giveBack([t])
+        // Still counted in `waiting` (as the recount counts held jobs) until a claim hands it out.
         this.prefetched.push(t)
-        this.waiting--
         this.version++
         return this.notify()
       }
