@@ -246,10 +246,13 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     }
     const detail = verdict.status !== undefined ? { status: verdict.status } : { error: verdict.error ?? 'ERR_NETWORK' }
     // A probe that could not even connect tested the API, not the touchpoint (nothing reached the
-    // API, so nothing about the touchpoint can be the cause): it uses up none of its attempts, and
-    // an API that is down for hours turns no order into a failure. An answer (5xx, 429), a timeout
-    // or a reset counts as any attempt does, so a touchpoint the API chokes on cannot probe forever.
-    const attempts = probe && verdict.error !== undefined && NOT_CONNECTED.has(verdict.error) ? made - 1 : made
+    // API, so nothing about the touchpoint can be the cause): beyond the touchpoint's first
+    // attempt, it uses up none, and an API that is down for hours turns no order into a failure
+    // (with `maxAttempts: 1`, every touchpoint still fails after one). An answer (5xx, 429), a
+    // timeout or a reset counts as any attempt does, so a touchpoint the API chokes on cannot
+    // probe forever.
+    const free = probe && t.attempts > 0 && verdict.error !== undefined && NOT_CONNECTED.has(verdict.error)
+    const attempts = free ? made - 1 : made
     if (attempts >= settings.retry.maxAttempts) {
       void store.failed(t, attempts, `attempts_exhausted (${verdict.status ?? verdict.error ?? 'error'})`)
       ledger.failed(t, attempts, 'attempts_exhausted', detail, false)

@@ -275,11 +275,13 @@ export class RedisStore implements RedisTouchpointStore {
     // poll), so a backlog is claimed in one or two round trips. The first wave asks for at least one
     // (another process's jobs); the next ones only while more are believed to wait, so a claim in
     // steady state costs no fetch that finds nothing.
-    for (let first = true; out.length < limit && (first || this.waiting > this.fetchingNext); first = false) {
-      // Jobs that completions under way are fetching are not fetched again here.
-      const believed = this.waiting - this.fetchingNext - this.prefetched.length
-      if (first && believed <= 0 && this.fetchingNext > 0) break
-      const size = Math.max(1, Math.min(limit - out.length, believed))
+    // Completions under way that fetch the next job each bring one for a freed slot (the pump
+    // claims right after each answer): only the rest are fetched here.
+    const goal = limit - this.fetchingNext
+    for (let first = true; out.length < goal; first = false) {
+      const believed = this.waiting - this.fetchingNext
+      if (!first && believed <= 0) break
+      const size = Math.max(1, Math.min(goal - out.length, believed))
       const tokens = Array.from({ length: size }, () => this.nextToken())
       const results = await Promise.allSettled(tokens.map((token) => worker.getNextJob(token, { block: false })))
       const got: RedisTouchpoint[] = []
