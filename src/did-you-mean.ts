@@ -9,6 +9,33 @@ export function unknownName(what: string, key: string, known: readonly string[])
   return `unknown ${what} "${key}"${hint ? `; did you mean "${hint}"?` : ''}`
 }
 
+/**
+ * Reports each key of an options object that is not a known option, with the hint above. Every
+ * options parser (the middleware's, the stores', the worker's) starts with this.
+ */
+export function reportUnknownKeys(
+  raw: object,
+  known: readonly string[],
+  report: (key: string, message: string) => void,
+): void {
+  for (const key of Object.keys(raw)) {
+    if (!known.includes(key)) report(key, unknownName('option', key, known))
+  }
+}
+
+/** Applies a table of option parsers, in the table's order; each reports its own problems. */
+export function parseWithTable<T>(
+  parsers: { readonly [K in keyof T]: (value: unknown, report: (message: string) => void) => T[K] },
+  raw: Record<string, unknown>,
+  report: (key: string, message: string) => void,
+): T {
+  const parsed: Record<string, unknown> = {}
+  for (const key of Object.keys(parsers) as (keyof T & string)[]) {
+    parsed[key] = parsers[key](raw[key], (message) => report(key, message))
+  }
+  return parsed as T
+}
+
 /** The known option nearest to a misspelt one (case-insensitive, edit distance ≤ 3). */
 function closest(key: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined

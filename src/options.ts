@@ -6,7 +6,7 @@ import type { Request, Response } from 'express'
 import { normalizeCountry } from './country'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from './errors'
 import { HOOK_NAMES, type Hooks } from './hooks'
-import { unknownName } from './did-you-mean'
+import { reportUnknownKeys, unknownName } from './did-you-mean'
 import { isPinoCompatible, type TouchpointLogger } from './logger'
 import type { Customer, ValidCustomer } from './payload'
 import { compileRoute, type RoutePattern } from './route-matcher'
@@ -223,11 +223,7 @@ export function resolveOptions(input: unknown): ResolvedOptions {
   }
   const raw = input as Record<string, unknown>
   const problems: ConfigProblem[] = []
-  for (const key of Object.keys(raw)) {
-    if (!(KNOWN_OPTIONS as string[]).includes(key)) {
-      problems.push(problem('unknown', key, unknownName('option', key, KNOWN_OPTIONS)))
-    }
-  }
+  reportUnknownKeys(raw, KNOWN_OPTIONS, (key, message) => problems.push(problem('unknown', key, message)))
   const resolved: Record<string, unknown> = {}
   for (const name of KNOWN_OPTIONS) {
     const report: Report = (message, path = name) => problems.push(problem(name, path, message))
@@ -476,5 +472,3 @@ function describe(value: unknown): string {
   if (Array.isArray(value)) return 'an array'
   return typeof value
 }
-
-export { unknownName }

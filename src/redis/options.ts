@@ -5,7 +5,7 @@
  */
 import type { RedisOptions } from 'ioredis'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
-import { unknownName } from '../options'
+import { parseWithTable, reportUnknownKeys } from '../did-you-mean'
 
 /** Where Redis is: a `redis://` or `rediss://` URL, or ioredis options (`{ host, port, password, tls, … }`). */
 export type RedisConnection = string | RedisOptions
@@ -129,21 +129,9 @@ export function resolveRedisStoreOptions(input: unknown): ResolvedRedisStoreOpti
     ])
   }
   const raw = input as Record<string, unknown>
-  const known = Object.keys(REDIS_OPTION_PARSERS)
-  for (const key of Object.keys(raw)) {
-    if (!known.includes(key)) problems.push(redisProblem(`redisStore.${key}`, unknownName('option', key, known)))
-  }
-  const report =
-    (name: string): RedisReport =>
-    (message) =>
-      problems.push(redisProblem(`redisStore.${name}`, message))
-  const resolved: ResolvedRedisStoreOptions = {
-    connection: REDIS_OPTION_PARSERS.connection(raw.connection, report('connection')),
-    prefix: REDIS_OPTION_PARSERS.prefix(raw.prefix, report('prefix')),
-    worker: REDIS_OPTION_PARSERS.worker(raw.worker, report('worker')),
-    localBufferSize: REDIS_OPTION_PARSERS.localBufferSize(raw.localBufferSize, report('localBufferSize')),
-    retentionMs: REDIS_OPTION_PARSERS.retentionMs(raw.retentionMs, report('retentionMs')),
-  }
+  const report = (name: string, message: string): number => problems.push(redisProblem(`redisStore.${name}`, message))
+  reportUnknownKeys(raw, Object.keys(REDIS_OPTION_PARSERS), report)
+  const resolved = parseWithTable<ResolvedRedisStoreOptions>(REDIS_OPTION_PARSERS, raw, report)
   if (problems.length > 0) throw new TouchpointConfigError(problems)
   return resolved
 }

@@ -274,9 +274,8 @@ export class RedisStore implements RedisTouchpointStore {
     // many as the queue is believed to hold (this process's adds, and the queue-wide count at each
     // poll), so a backlog is claimed in one or two round trips. The first wave asks for at least one
     // (another process's jobs); the next ones only while more are believed to wait, so a claim in
-    // steady state costs no fetch that finds nothing.
-    // Completions under way that fetch the next job each bring one for a freed slot (the pump
-    // claims right after each answer): only the rest are fetched here.
+    // steady state costs no fetch that finds nothing. Completions under way that fetch the next job
+    // (see delivered()) each bring one for a slot: only the rest are fetched here.
     const goal = limit - this.fetchingNext
     for (let first = true; out.length < goal; first = false) {
       const believed = this.waiting - this.fetchingNext

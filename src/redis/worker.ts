@@ -9,7 +9,8 @@ import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '.
 import type { HttpClient } from '../http-client'
 import type { LedgerCounts } from '../ledger'
 import type { CloseOptions } from '../middleware'
-import { DEFAULTS, OPTION_TABLE, unknownName, type Options, type ResolvedOptions } from '../options'
+import { reportUnknownKeys } from '../did-you-mean'
+import { DEFAULTS, OPTION_TABLE, type Options, type ResolvedOptions } from '../options'
 import type { Clock } from '../types'
 import { REDIS_OPTION_PARSERS, redisProblem, type RedisConnection } from './options'
 import { createRedisStore, type QueueStats, type RedisStoreInternals } from './store'
@@ -125,11 +126,9 @@ function resolveWorkerOptions(input: unknown): {
   }
   const raw = input as Record<string, unknown>
   const problems: ConfigProblem[] = []
-  for (const key of Object.keys(raw)) {
-    if (!(KNOWN as readonly string[]).includes(key)) {
-      problems.push({ option: key, code: CONFIG_ERROR_CODES.unknown, message: unknownName('option', key, KNOWN) })
-    }
-  }
+  reportUnknownKeys(raw, KNOWN, (key, message) =>
+    problems.push({ option: key, code: CONFIG_ERROR_CODES.unknown, message }),
+  )
   const settings: Record<string, unknown> = {}
   for (const name of DELIVERY_OPTIONS) {
     const report: Report = (message, path = name) =>

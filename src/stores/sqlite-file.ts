@@ -99,12 +99,17 @@ function betterSqlite3Dir(): string | undefined {
   }
 }
 
+/** The check of the installed better-sqlite3, made once per process (it reads its binary, megabytes). */
+let installedProblem: { readonly problem: string | undefined } | undefined
+
 /** better-sqlite3, or a {@link TouchpointConfigError} that says how to install or rebuild it. */
 export function loadSqlite(deps: SqliteDeps, option: string): SqliteModule {
   if (deps.load === undefined) {
-    const dir = betterSqlite3Dir()
-    const problem = dir === undefined ? undefined : sqliteBuildProblem(dir)
-    if (problem !== undefined) throw storeConfigError(option, problem)
+    if (installedProblem === undefined) {
+      const dir = betterSqlite3Dir()
+      installedProblem = { problem: dir === undefined ? undefined : sqliteBuildProblem(dir) }
+    }
+    if (installedProblem.problem !== undefined) throw storeConfigError(option, installedProblem.problem)
   }
   try {
     return (deps.load ?? loadBetterSqlite3)()

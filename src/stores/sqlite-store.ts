@@ -13,7 +13,7 @@ import * as crypto from 'node:crypto'
 import { hostname } from 'node:os'
 import type BetterSqlite3 from 'better-sqlite3'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
-import { unknownName } from '../did-you-mean'
+import { parseWithTable, reportUnknownKeys } from '../did-you-mean'
 import { storeErrorLog, type TouchpointLogger } from '../logger'
 import { systemClock, type Clock } from '../types'
 import { startCheckpointer, type Checkpointer } from './sqlite-checkpointer'
@@ -128,10 +128,8 @@ const OPTION_NAMES = Object.keys(PARSERS) as (keyof SqliteStoreOptions)[]
 
 function resolveOptions(input: unknown): ResolvedSqliteOptions {
   const problems: ConfigProblem[] = []
-  const reporter =
-    (option: string): Report =>
-    (message) =>
-      problems.push({ option: `sqliteStore.${option}`, code: CONFIG_ERROR_CODES.store, message })
+  const report = (option: string, message: string): number =>
+    problems.push({ option: `sqliteStore.${option}`, code: CONFIG_ERROR_CODES.store, message })
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     throw new TouchpointConfigError([
       {
@@ -142,15 +140,8 @@ function resolveOptions(input: unknown): ResolvedSqliteOptions {
     ])
   }
   const raw = input as Record<string, unknown>
-  for (const key of Object.keys(raw)) {
-    if (!(OPTION_NAMES as string[]).includes(key)) reporter(key)(unknownOption(key))
-  }
-  const resolved: ResolvedSqliteOptions = {
-    path: PARSERS.path(raw.path, reporter('path')),
-    retentionMs: PARSERS.retentionMs(raw.retentionMs, reporter('retentionMs')),
-    durability: PARSERS.durability(raw.durability, reporter('durability')),
-    leaseMs: PARSERS.leaseMs(raw.leaseMs, reporter('leaseMs')),
-  }
+  reportUnknownKeys(raw, OPTION_NAMES, (key, message) => report(key, `${message} (known: ${OPTION_NAMES.join(', ')})`))
+  const resolved = parseWithTable<ResolvedSqliteOptions>(PARSERS, raw, report)
   if (problems.length > 0) throw new TouchpointConfigError(problems)
   return resolved
 }
@@ -962,6 +953,3 @@ function storeError(what: string, cause: unknown): Error & { code: string } {
 }
 
 /** "unknown option …; did you mean …?", with the known names listed. */
-function unknownOption(key: string): string {
-  return `${unknownName('option', key, OPTION_NAMES)} (known: ${OPTION_NAMES.join(', ')})`
-}
