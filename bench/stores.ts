@@ -28,13 +28,30 @@ import { nowUs, type Message } from './stores/messages'
 
 const quick = process.argv.includes('--quick')
 const STORES = ['memory', 'sqlite', 'redis'] as const
-type Store = (typeof STORES)[number]
+/**
+ * The event-loop delay's floor on this machine, measured in the cpu scenario beside the stores:
+ * `bare`, the same shop without the middleware; `raw`, that shop sending each order's POST
+ * fire-and-forget with plain node:http (no retry, no queue, no accounting).
+ */
+const FLOORS = ['bare', 'raw'] as const
+type Store = (typeof STORES)[number] | (typeof FLOORS)[number]
+const flag = (name: string): string | undefined => {
+  const at = process.argv.indexOf(name)
+  return at === -1 ? undefined : process.argv[at + 1]
+}
+/** `--only cpu`: the cpu scenario alone; `--stores memory,redis`: a subset; `--rounds n`: rounds per scenario. */
+const only = flag('--only')
+const chosen = (list: readonly Store[]): Store[] => {
+  const wanted = flag('--stores')?.split(',')
+  return wanted ? list.filter((s) => wanted.includes(s)) : [...list]
+}
 const buildDir = path.join(__dirname, '.build', 'stores')
 const CHILDREN = ['shop', 'load', 'api', 'fill'] as const
 
 const plan = quick
   ? { cpuRounds: 2, warmS: 1, measureS: 3, latencyRounds: 1, latencyS: 4, backlogRounds: 1, backlog: 3000 }
   : { cpuRounds: 5, warmS: 2, measureS: 8, latencyRounds: 3, latencyS: 10, backlogRounds: 5, backlog: 10_000 }
+if (flag('--rounds')) plan.cpuRounds = plan.latencyRounds = plan.backlogRounds = Number(flag('--rounds'))
 
 /**
  * On a machine of 2 cores or more, the shop gets core 0 to itself and everything else (this
@@ -62,7 +79,8 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 /** A deadline for a race: unref'd, so a deadline still pending does not hold the run open at its end. */
 const deadline = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref())
 /** Each round starts with the next store, so no store always runs first (or last) in a round. */
-const rotated = (round: number): Store[] => STORES.map((_, i) => STORES[(i + round) % STORES.length] as Store)
+const rotated = (round: number, list: readonly Store[]): Store[] =>
+  list.map((_, i) => list[(i + round) % list.length] as Store)
 
 let tmp = ''
 let redis: RedisServer | undefined
@@ -116,7 +134,8 @@ async function loadRun(store: Store, rate: number, warmS: number, measureS: numb
   const measured = await ask(shop, { type: 'measure-stop' }, 'measured')
   const after = (await ask(api, { type: 'report' }, 'report')).count as number
   const { sent, errors } = (await done) as unknown as { sent: number; errors: number }
-  const reached = await Promise.race([ask(api, { type: 'expect', count: sent }, 'reached'), deadline(30_000)])
+  const reached =
+    store === 'bare' ? true : await Promise.race([ask(api, { type: 'expect', count: sent }, 'reached'), deadline(30_000)])
   if (reached === undefined) console.warn(`  ${store}: not every touchpoint arrived within 30 s`)
   const report = (await ask(api, { type: 'report' }, 'report')) as unknown as { count: number; latenciesUs: number[] }
   const total = (await ask(shop, { type: 'cpu-total' }, 'cpu-total')) as unknown as {
@@ -177,7 +196,7 @@ async function backlogRun(store: Store, count: number): Promise<BacklogRun> {
 }
 
 type Rounds<T> = Record<Store, T[]>
-const rounds = <T>(): Rounds<T> => ({ memory: [], sqlite: [], redis: [] })
+const rounds = <T>(): Rounds<T> => ({ memory: [], sqlite: [], redis: [], bare: [], raw: [] })
 const med = <T>(runs: T[], key: keyof T): number => median(runs.map((r) => r[key] as number))
 const spr = <T>(runs: T[], key: keyof T): number => spread(runs.map((r) => r[key] as number))
 const f = (n: number, digits = 2): number => Number(n.toFixed(digits))
@@ -203,7 +222,7 @@ async function main(): Promise<void> {
 
   const cpu = rounds<LoadRun>()
   for (let r = 0; r < plan.cpuRounds; r++) {
-    for (const store of rotated(r)) {
+    for (const store of rotated(r, chosen([...STORES, ...FLOORS]))) {
       const run = await loadRun(store, 500, plan.warmS, plan.measureS, `cpu${r}${store}`)
       cpu[store].push(run)
       console.log(
@@ -215,8 +234,8 @@ async function main(): Promise<void> {
     }
   }
   const latency = rounds<LoadRun>()
-  for (let r = 0; r < plan.latencyRounds; r++) {
-    for (const store of rotated(r)) {
+  for (let r = 0; r < (only && only !== 'latency' ? 0 : plan.latencyRounds); r++) {
+    for (const store of rotated(r, chosen(STORES))) {
       const run = await loadRun(store, 200, plan.warmS, plan.latencyS, `lat${r}${store}`)
       latency[store].push(run)
       console.log(
@@ -226,8 +245,8 @@ async function main(): Promise<void> {
     }
   }
   const backlog = rounds<BacklogRun>()
-  for (let r = 0; r < plan.backlogRounds; r++) {
-    for (const store of rotated(r)) {
+  for (let r = 0; r < (only && only !== 'backlog' ? 0 : plan.backlogRounds); r++) {
+    for (const store of rotated(r, chosen(STORES))) {
       const run = await backlogRun(store, plan.backlog)
       backlog[store].push(run)
       console.log(
@@ -250,7 +269,11 @@ async function main(): Promise<void> {
     {
       measure: 'Event-loop delay p99, SQLite store, 500 orders/s (ms)',
       result: f(med(cpu.sqlite, 'delayP99Ms')),
-      baseline: { memory: f(med(cpu.memory, 'delayP99Ms')) },
+      baseline: {
+        memory: f(med(cpu.memory, 'delayP99Ms')),
+        bare: f(med(cpu.bare, 'delayP99Ms')),
+        raw: f(med(cpu.raw, 'delayP99Ms')),
+      },
       target: '≤ 2',
       met: med(cpu.sqlite, 'delayP99Ms') <= 2,
     },
@@ -286,9 +309,11 @@ async function main(): Promise<void> {
       met: med(latency.redis, 'latencyP99Ms') <= 50,
     },
   ]
+  // `--only` / `--stores` leave some measures without runs: report those that were measured.
+  const measured = measures.filter((m) => Number.isFinite(m.result))
   const summary = (runs: Rounds<LoadRun> | Rounds<BacklogRun>, keys: string[]): Record<string, unknown> =>
     Object.fromEntries(
-      STORES.map((store) => [
+      [...STORES, ...FLOORS].map((store) => [
         store,
         Object.fromEntries(
           keys.map((key) => {
@@ -308,7 +333,7 @@ async function main(): Promise<void> {
     node: process.version,
     plan,
     durationS: Math.round((Date.now() - began) / 1000),
-    measures,
+    measures: measured,
     cpu500: summary(cpu, [
       'cpuPerOrderUs',
       'cpuPerOrderWindowUs',
@@ -320,7 +345,7 @@ async function main(): Promise<void> {
     latency200: summary(latency, ['latencyP50Ms', 'latencyP99Ms']),
     backlog: summary(backlog, ['firstDeliveryMs', 'firstAfterCreatedMs', 'allDeliveredMs', 'throughputPerS']),
   }
-  console.table(measures.map(({ measure, result: value, target, met }) => ({ measure, result: value, target, met })))
+  console.table(measured.map(({ measure, result: value, target, met }) => ({ measure, result: value, target, met })))
   const out = path.join(__dirname, 'results', quick ? 'stores-quick.json' : 'stores.json')
   mkdirSync(path.dirname(out), { recursive: true })
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)

@@ -6,6 +6,7 @@
  * the store as the middleware opens it: the memory store's counterpart of a durable store that
  * restarts with n pending.
  */
+import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import express from 'express'
@@ -53,6 +54,8 @@ const store: TouchpointStore =
       ? redisStore({ connection: env('BENCH_REDIS_URL'), prefix: env('BENCH_REDIS_PREFIX') })
       : withPreload(memoryStore(), Number(process.env.BENCH_PRELOAD ?? 0))
 
+/** `bare` and `raw` (the floors in bench/stores.ts): a shop without the middleware. */
+const floor = kind === 'bare' || kind === 'raw'
 const touchpoint = transactionaleTouchpoint({
   apiKey: 'bench-key',
   route: '/checkout',
@@ -64,7 +67,22 @@ const touchpoint = transactionaleTouchpoint({
 const createdUs = nowUs()
 
 const app = express()
-app.use(touchpoint)
+if (!floor) app.use(touchpoint)
+const rawAgent = new http.Agent({ keepAlive: true, maxSockets: 8 })
+const rawUrl = new URL(env('BENCH_ENDPOINT'))
+const rawPost = (json: string): void => {
+  const req = http.request({
+    host: rawUrl.hostname,
+    port: rawUrl.port,
+    path: rawUrl.pathname,
+    method: 'POST',
+    agent: rawAgent,
+    headers: { 'X-Authorization': 'bench-key', 'Content-Type': 'application/json', Accept: 'application/json' },
+  })
+  req.on('response', (res) => res.resume())
+  req.on('error', () => undefined)
+  req.end(json)
+}
 app.use(express.json())
 let requests = 0
 app.post('/checkout', (req, res) => {
@@ -76,6 +94,10 @@ app.post('/checkout', (req, res) => {
     firstName: 'Bench',
     country: 'IT',
     zipCode: '00100',
+  }
+  if (kind === 'raw') {
+    const body = wireBody(id, nowUs())
+    res.on('finish', () => rawPost(body))
   }
   res.status(201).json({ ok: true, id })
 })
