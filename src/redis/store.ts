@@ -172,6 +172,8 @@ export class RedisStore implements RedisTouchpointStore {
   private readonly prefetched: RedisTouchpoint[] = []
   /** Completions under way that fetch the next job (see delivered()). */
   private fetchingNext = 0
+  /** Claim waves under way. */
+  private fetching = 0
   private waiterRunning = false
   /** Due times (store clock) of this process's retries, by job id, for `nextDueAt()`. */
   private readonly retriesDue = new Map<string, number>()
@@ -272,17 +274,26 @@ export class RedisStore implements RedisTouchpointStore {
     }
     // Each job is one round trip (BullMQ's moveToActive script): in waves of concurrent fetches, as
     // many as the queue is believed to hold (this process's adds, and the queue-wide count at each
-    // poll), so a backlog is claimed in one or two round trips. The first wave asks for at least one
-    // (another process's jobs); the next ones only while more are believed to wait, so a claim in
-    // steady state costs no fetch that finds nothing. Completions under way that fetch the next job
-    // (see delivered()) each bring one for a slot: only the rest are fetched here.
+    // poll), so a backlog is claimed in one or two round trips; the next waves only while more are
+    // believed to wait. Completions under way that fetch the next job (see delivered()) each bring
+    // one for a slot: only the rest are fetched here.
+    // With none believed to wait, the first wave still looks for one (another process's jobs),
+    // unless a look is already under way: a completion that fetches the next job looks at the queue
+    // after this claim's fetch would, and a job handed out from `prefetched` came from such a look
+    // (its completion will look again). The pump claims after every delivery: at 500 orders/s a look
+    // of its own each time cost a third of a round trip per order, and nearly always found nothing.
     const goal = limit - this.fetchingNext
+    const handedPrefetched = out.length > 0
     for (let first = true; out.length < goal; first = false) {
       const believed = this.waiting - this.fetchingNext
-      if (!first && believed <= 0) break
+      if (believed <= 0 && !(first && this.fetchingNext === 0 && !handedPrefetched)) break
       const size = Math.max(1, Math.min(goal - out.length, believed))
       const tokens = Array.from({ length: size }, () => this.nextToken())
+      // A recount that overlaps a fetch would miss the jobs it moves to active (see recount()).
+      this.fetching++
+      this.version++
       const results = await Promise.allSettled(tokens.map((token) => worker.getNextJob(token, { block: false })))
+      this.fetching--
       const got: RedisTouchpoint[] = []
       let empty = false
       results.forEach((r, i) => {
@@ -306,12 +317,16 @@ export class RedisStore implements RedisTouchpointStore {
   delivered(touchpoint: StoredTouchpoint): Promise<void> {
     const t = this.settle(touchpoint)
     if (t === undefined) return DONE
-    // While more wait than are being fetched, the same script that completes this job also moves
-    // the next one to active for this worker (as BullMQ's own workers do): one command per
-    // delivery instead of two. The next claim hands it out.
-    const fetchNext =
-      this.waiting - this.fetchingNext - this.prefetched.length > 0 && this.pausedUntil <= this.clock.now()
-    if (fetchNext) this.fetchingNext++
+    // Unless the queue is paused, the same script that completes this job also moves the next one
+    // to active for this worker (as BullMQ's own workers do): with a backlog, one command per
+    // delivery instead of two; without one, the look for another process's job the claim that
+    // follows a delivery would otherwise make with a command of its own (see claim()). The next
+    // claim hands it out.
+    const fetchNext = this.pausedUntil <= this.clock.now()
+    if (fetchNext) {
+      this.fetchingNext++
+      this.version++
+    }
     return t.job.moveToCompleted('sent', t.token, fetchNext).then(
       (next: unknown) => {
         if (fetchNext) {
@@ -322,7 +337,10 @@ export class RedisStore implements RedisTouchpointStore {
         if (this.probing && this.pausedUntil <= this.clock.now()) this.resumeAll()
       },
       (error: unknown) => {
-        if (fetchNext) this.fetchingNext--
+        if (fetchNext) {
+          this.fetchingNext--
+          this.claimLeftOver()
+        }
         this.logError('delivered', error)
       },
     )
@@ -612,9 +630,15 @@ export class RedisStore implements RedisTouchpointStore {
    */
   private takeFetched(next: unknown, token: string): void {
     const worker = this.worker
-    if (!Array.isArray(next) || worker === undefined) return
-    const [json, id] = next as [unknown, unknown]
-    if (json === null || typeof json !== 'object' || (typeof id !== 'string' && typeof id !== 'number')) return
+    const [json, id] = Array.isArray(next) ? (next as [unknown, unknown]) : []
+    if (
+      worker === undefined ||
+      json === null ||
+      typeof json !== 'object' ||
+      (typeof id !== 'string' && typeof id !== 'number')
+    ) {
+      return this.claimLeftOver()
+    }
     const job = this.modules.Job.fromJSON(worker, json as Parameters<typeof this.modules.Job.fromJSON>[1], String(id))
     const t = new RedisTouchpoint(job as Job<JobData>, token)
     if (this.state !== 'open') {
@@ -624,6 +648,14 @@ export class RedisStore implements RedisTouchpointStore {
     this.prefetched.push(t)
     this.version++
     this.notify()
+  }
+
+  /**
+   * A completion that was to fetch the next job brought none: claims that counted on it (see
+   * claim()) left jobs believed to wait unfetched (an add that landed after the completion ran).
+   */
+  private claimLeftOver(): void {
+    if (this.waiting - this.fetchingNext - this.prefetched.length > 0) this.notify()
   }
 
   /** Takes a claimed touchpoint into this process's hands. */
@@ -751,7 +783,11 @@ export class RedisStore implements RedisTouchpointStore {
       if (limitTtl > 0) this.pausedUntil = Math.max(this.pausedUntil, this.clock.now() + limitTtl)
       this.probing = concurrency !== null && concurrency !== undefined
       // A local change while the counts were read would be lost or counted twice: keep ours then.
-      if (version !== this.version) return
+      // So would a fetch under way (a claim's, or a completion's that fetches the next job): the
+      // job it moved to active is not counted, yet it is still counted here until it is handed
+      // out, and the count would stay one short (bumping `version` at each fetch catches those
+      // that began during the recount).
+      if (version !== this.version || this.fetching > 0 || this.fetchingNext > 0) return
       this.waiting = (counts.wait ?? 0) + (counts.prioritized ?? 0) + (counts.delayed ?? 0) + this.prefetched.length
       this.dead = counts.failed ?? 0
     } catch (error) {
