@@ -1,12 +1,16 @@
 // How the Redis store claims, in round trips: a claim does not look at the queue for jobs it does not
 // know of while a completion under way looks for it (the completion fetches the next job), yet
 // another process's job is still found, a job added while such a completion runs is still claimed,
-// and a recount that overlaps a fetch does not leave the count short.
+// and a recount that overlaps a fetch does not leave the count short. A completion with nothing
+// waiting is held for the next add, whose job it then fetches; held, it is still completed soon, and
+// at close.
 import type { Worker } from 'bullmq'
+import IORedis from 'ioredis'
 import pino from 'pino'
 import { createRedisStore, type RedisStore } from '../../src/redis/store'
 import type { NewTouchpoint, StoredTouchpoint } from '../../src/stores/store'
-import { systemClock } from '../../src/types'
+import { systemClock, type Clock } from '../../src/types'
+import { ManualClock } from '../helpers/manual-clock'
 import { closeSharedRedis, deletePrefix, describeRedis, HAS_REDIS, sharedRedis, uniquePrefix } from './redis-server'
 
 let url = ''
@@ -26,7 +30,10 @@ afterAll(async () => {
 })
 
 /** A store on `prefix` (a new one by default), opened; the poll is slow, so only the store's own wake-ups count. */
-async function openStore(prefix = uniquePrefix('claims')): Promise<{ store: RedisStore; prefix: string }> {
+async function openStore(
+  prefix = uniquePrefix('claims'),
+  clock: Clock = systemClock,
+): Promise<{ store: RedisStore; prefix: string }> {
   if (!prefixes.includes(prefix)) prefixes.push(prefix)
   const store = createRedisStore({ connection: url, prefix }, { pollMs: 60_000 })
   stores.push(store)
@@ -35,7 +42,7 @@ async function openStore(prefix = uniquePrefix('claims')): Promise<{ store: Redi
     dedupeWindowMs: 60_000,
     dedupeMaxEntries: 1000,
     leaseMs: 30_000,
-    clock: systemClock,
+    clock,
     logger: pino({ level: 'silent' }),
   })
   return { store, prefix }
@@ -79,6 +86,48 @@ describeRedis('redisStore claims', () => {
     await completed
     expect(fetches.count).toBe(1)
     expect(store.counts().waiting).toBe(0)
+  })
+
+  test("a delivery with nothing waiting is completed as the next add lands, fetching that add's job: no fetch of its own", async () => {
+    // A clock that stands still: the completion is held until the add, however long it takes.
+    const { store, prefix } = await openStore(undefined, new ManualClock())
+    expect(await store.add(tp('H-1'))).toBe('added')
+    const fetches = countFetches(store)
+    const first = await claimOne(store)
+    let done = false
+    const completed = store.delivered(first).then(() => (done = true))
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(done).toBe(false)
+    const woken = nextWake(store)
+    expect(await store.add(tp('H-2'))).toBe('added')
+    // The claim the add's landing brings leaves the job to the completion now under way.
+    expect(await store.claim(8)).toEqual([])
+    await woken
+    expect((await store.claim(8)).map((t) => t.orderId)).toEqual(['H-2'])
+    expect(fetches.count).toBe(1)
+    await completed
+    expect(done).toBe(true)
+    const client = new IORedis(url)
+    expect(await client.exists(`${prefix}:touchpoints:${first.id}`)).toBe(0)
+    client.disconnect()
+  })
+
+  test('a held completion is done within a few ms when no add comes, and at close()', async () => {
+    const { store, prefix } = await openStore()
+    expect(await store.add(tp('K-1'))).toBe('added')
+    expect(await store.add(tp('K-2'))).toBe('added')
+    const [k1, k2] = await store.claim(8)
+    const started = Date.now()
+    await store.delivered(k1 as StoredTouchpoint)
+    expect(Date.now() - started).toBeLessThan(1000)
+    const completed = store.delivered(k2 as StoredTouchpoint)
+    await store.close()
+    await completed
+    const client = new IORedis(url)
+    expect(await client.llen(`${prefix}:touchpoints:active`)).toBe(0)
+    expect(await client.llen(`${prefix}:touchpoints:wait`)).toBe(0)
+    expect(await client.exists(`${prefix}:touchpoints:${(k2 as StoredTouchpoint).id}`)).toBe(0)
+    client.disconnect()
   })
 
   test("another process's job (not counted here) is found by the completion's look and handed to the next claim", async () => {
