@@ -39,7 +39,10 @@ const flag = (name: string): string | undefined => {
   const at = process.argv.indexOf(name)
   return at === -1 ? undefined : process.argv[at + 1]
 }
-/** `--only cpu`: the cpu scenario alone; `--stores memory,redis`: a subset; `--rounds n`: rounds per scenario. */
+/**
+ * `--only cpu`: the cpu scenario alone; `--stores memory,redis`: a subset; `--rounds n`: rounds per
+ * scenario. Such a run writes bench/results/stores-partial.json.
+ */
 const only = flag('--only')
 const chosen = (list: readonly Store[]): Store[] => {
   const wanted = flag('--stores')?.split(',')
@@ -135,7 +138,9 @@ async function loadRun(store: Store, rate: number, warmS: number, measureS: numb
   const after = (await ask(api, { type: 'report' }, 'report')).count as number
   const { sent, errors } = (await done) as unknown as { sent: number; errors: number }
   const reached =
-    store === 'bare' ? true : await Promise.race([ask(api, { type: 'expect', count: sent }, 'reached'), deadline(30_000)])
+    store === 'bare'
+      ? true
+      : await Promise.race([ask(api, { type: 'expect', count: sent }, 'reached'), deadline(30_000)])
   if (reached === undefined) console.warn(`  ${store}: not every touchpoint arrived within 30 s`)
   const report = (await ask(api, { type: 'report' }, 'report')) as unknown as { count: number; latenciesUs: number[] }
   const total = (await ask(shop, { type: 'cpu-total' }, 'cpu-total')) as unknown as {
@@ -346,7 +351,13 @@ async function main(): Promise<void> {
     backlog: summary(backlog, ['firstDeliveryMs', 'firstAfterCreatedMs', 'allDeliveredMs', 'throughputPerS']),
   }
   console.table(measured.map(({ measure, result: value, target, met }) => ({ measure, result: value, target, met })))
-  const out = path.join(__dirname, 'results', quick ? 'stores-quick.json' : 'stores.json')
+  // A focused run (--only, --stores, --rounds) writes beside the full run's figures, not over them.
+  const focused = only !== undefined || flag('--stores') !== undefined || flag('--rounds') !== undefined
+  const out = path.join(
+    __dirname,
+    'results',
+    quick ? 'stores-quick.json' : focused ? 'stores-partial.json' : 'stores.json',
+  )
   mkdirSync(path.dirname(out), { recursive: true })
   writeFileSync(out, `${JSON.stringify(result, null, 2)}\n`)
   console.log(`wrote ${path.relative(process.cwd(), out)} (${result.durationS} s)`)
