@@ -13,13 +13,13 @@
  * the moment each order is confirmed (monotonic µs) into its email, `<id>-<µs>@example.org`, so the
  * fake API can tell each touchpoint's order → API latency.
  */
-import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import axios from 'axios'
 import express from 'express'
 import pino from 'pino'
 import { transactionaleTouchpoint, type Customer, type TouchpointMiddleware } from '../src'
 import { nowNs, nowUs, send, type DeliverySample, type ToChild } from './ipc'
+import { rawPoster } from './raw-post'
 
 const variant = process.env.BENCH_VARIANT ?? 'none'
 // Only the order → API latency measure needs each response's finish time; elsewhere recording it
@@ -84,21 +84,7 @@ const customerOf = (body: { id: string }, confirmedUs?: number): Customer => ({
   zipCode: '00100',
 })
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
-const url = new URL(endpoint)
-const rawPost = (json: string): void => {
-  const req = http.request({
-    host: url.hostname,
-    port: url.port,
-    path: url.pathname,
-    method: 'POST',
-    agent,
-    headers: { 'X-Authorization': apiKey, 'Content-Type': 'application/json', Accept: 'application/json' },
-  })
-  req.on('response', (res) => res.resume())
-  req.on('error', () => undefined)
-  req.end(json)
-}
+const rawPost = rawPoster(endpoint, apiKey)
 // The snippet's way: a plain axios call, its own connection handling, awaited in the handler.
 const naiveClient = axios.create({ timeout: 10_000 })
 

@@ -6,7 +6,6 @@
  * the store as the middleware opens it: the memory store's counterpart of a durable store that
  * restarts with n pending.
  */
-import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import express from 'express'
@@ -14,6 +13,7 @@ import pino from 'pino'
 import { memoryStore, transactionaleTouchpoint, type TouchpointStore } from '../../src'
 import { sqliteStore } from '../../src/sqlite'
 import { redisStore } from '../../src/redis'
+import { rawPoster } from '../raw-post'
 import { nowUs, send, wireBody, type Message } from './messages'
 
 const startedUs = nowUs()
@@ -68,21 +68,7 @@ const createdUs = nowUs()
 
 const app = express()
 if (!floor) app.use(touchpoint)
-const rawAgent = new http.Agent({ keepAlive: true, maxSockets: 8 })
-const rawUrl = new URL(env('BENCH_ENDPOINT'))
-const rawPost = (json: string): void => {
-  const req = http.request({
-    host: rawUrl.hostname,
-    port: rawUrl.port,
-    path: rawUrl.pathname,
-    method: 'POST',
-    agent: rawAgent,
-    headers: { 'X-Authorization': 'bench-key', 'Content-Type': 'application/json', Accept: 'application/json' },
-  })
-  req.on('response', (res) => res.resume())
-  req.on('error', () => undefined)
-  req.end(json)
-}
+const rawPost = rawPoster(env('BENCH_ENDPOINT'), 'bench-key')
 app.use(express.json())
 let requests = 0
 app.post('/checkout', (req, res) => {
