@@ -48,7 +48,12 @@ async function openStore(
   return { store, prefix }
 }
 
-const tp = (id: string): NewTouchpoint => ({ body: `{"order":"${id}"}`, orderId: id, dedupeKey: id, receivedAt: Date.now() })
+const tp = (id: string): NewTouchpoint => ({
+  body: `{"order":"${id}"}`,
+  orderId: id,
+  dedupeKey: id,
+  receivedAt: Date.now(),
+})
 
 /** Counts the worker's fetches (BullMQ's moveToActive, one round trip each). */
 function countFetches(store: RedisStore): { readonly count: number } {
