@@ -180,6 +180,12 @@ export class RedisStore implements RedisTouchpointStore {
   /** Completions held for this process's next add (see delivered()), and when the longest-held is due. */
   private readonly held: { readonly t: RedisTouchpoint; readonly resolve: (done: Promise<void>) => void }[] = []
   private holdTimer: NodeJS.Timeout | undefined
+  /**
+   * Completions under way (see complete()). close() waits for them before it closes the
+   * connections: a completion still queued on a worker connection that is reconnecting would be
+   * dropped with it, and its job, left active, delivered again by another process after its lock.
+   */
+  private readonly completing = new Set<Promise<void>>()
   /** Completions under way that fetch the next job (see delivered()). */
   private fetchingNext = 0
   /** Claim waves under way. */
@@ -367,8 +373,9 @@ export class RedisStore implements RedisTouchpointStore {
       this.fetchingNext++
       this.version++
     }
-    return t.job.moveToCompleted('sent', t.token, fetchNext).then(
+    const done = t.job.moveToCompleted('sent', t.token, fetchNext).then(
       (next: unknown) => {
+        this.completing.delete(done)
         if (fetchNext) {
           this.fetchingNext--
           this.takeFetched(next, t.token)
@@ -377,6 +384,7 @@ export class RedisStore implements RedisTouchpointStore {
         if (this.probing && this.pausedUntil <= this.clock.now()) this.resumeAll()
       },
       (error: unknown) => {
+        this.completing.delete(done)
         if (fetchNext) {
           this.fetchingNext--
           this.claimLeftOver()
@@ -384,6 +392,8 @@ export class RedisStore implements RedisTouchpointStore {
         this.logError('delivered', error)
       },
     )
+    this.completing.add(done)
+    return done
   }
 
   retry(touchpoint: StoredTouchpoint, attempts: number, dueAt: number): Promise<void> {
@@ -569,6 +579,8 @@ export class RedisStore implements RedisTouchpointStore {
     }
     await Promise.allSettled([...this.adding])
     this.releaseHeld(this.held.length)
+    // Bounded: a Redis that does not come back within the deadline leaves those jobs to its lock.
+    await withDeadline(Promise.allSettled([...this.completing]), ADD_DEADLINE_MS).catch(() => undefined)
     await this.giveBack([...this.prefetched.splice(0), ...this.claimed.values()])
     this.claimed.clear()
     this.state = 'closed'

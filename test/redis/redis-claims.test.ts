@@ -3,7 +3,7 @@
 // another process's job is still found, a job added while such a completion runs is still claimed,
 // and a recount that overlaps a fetch does not leave the count short. A completion with nothing
 // waiting is held for the next add, whose job it then fetches; held, it is still completed soon, and
-// at close.
+// at close, even on a worker connection that is reconnecting.
 import type { Worker } from 'bullmq'
 import IORedis from 'ioredis'
 import pino from 'pino'
@@ -132,6 +132,23 @@ describeRedis('redisStore claims', () => {
     expect(await client.llen(`${prefix}:touchpoints:active`)).toBe(0)
     expect(await client.llen(`${prefix}:touchpoints:wait`)).toBe(0)
     expect(await client.exists(`${prefix}:touchpoints:${(k2 as StoredTouchpoint).id}`)).toBe(0)
+    client.disconnect()
+  })
+
+  test('close() waits for a completion queued on a worker connection that is reconnecting: the job is completed, not left active', async () => {
+    // A clock that stands still: the completion is held until close() releases it.
+    const { store, prefix } = await openStore(undefined, new ManualClock())
+    expect(await store.add(tp('Q-1'))).toBe('added')
+    const q1 = await claimOne(store)
+    const completed = store.delivered(q1)
+    // The worker connection breaks: the completion close() sends waits in its offline queue.
+    const connection = (store as unknown as { workerConnection: IORedis }).workerConnection
+    connection.stream.destroy()
+    await store.close()
+    await completed
+    const client = new IORedis(url)
+    expect(await client.llen(`${prefix}:touchpoints:active`)).toBe(0)
+    expect(await client.exists(`${prefix}:touchpoints:${q1.id}`)).toBe(0)
     client.disconnect()
   })
 
