@@ -109,8 +109,26 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     return undefined
   }
 
+  /**
+   * Outcomes handed to the store and not recorded yet (a SQLite group commit, a Redis completion):
+   * flush() waits for them too, so once it resolves the store holds each outcome (a delivered
+   * touchpoint's customer data is gone from it). close() does not: the store's own close settles them.
+   */
+  let recording = 0
+  const recorded = (): void => {
+    recording--
+    checkIdle()
+  }
+  const record = (outcome: Promise<void>): void => {
+    recording++
+    outcome.then(recorded, recorded)
+  }
+
   const isIdle = (whenEmpty: boolean): boolean =>
-    storing === 0 && inFlight.size === 0 && !claiming && (!whenEmpty || store.counts().waiting === 0)
+    storing === 0 &&
+    inFlight.size === 0 &&
+    !claiming &&
+    (!whenEmpty || (recording === 0 && store.counts().waiting === 0))
 
   const checkIdle = (): void => {
     if (idle !== undefined && isIdle(idle.whenEmpty)) {
@@ -229,7 +247,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
   const settle = (t: StoredTouchpoint, made: number, verdict: Verdict, probe: boolean): void => {
     if (verdict.kind === 'delivered') {
       const attempts = made
-      void store.delivered(t)
+      record(store.delivered(t))
       ledger.sent(t, attempts, verdict.status)
       if (outage.delivered()) {
         limiter.recovered()
@@ -240,7 +258,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     }
     if (verdict.kind === 'final') {
       const attempts = made
-      void store.failed(t, attempts, `rejected (${verdict.status})`)
+      record(store.failed(t, attempts, `rejected (${verdict.status})`))
       ledger.failed(t, attempts, 'rejected', { status: verdict.status }, verdict.keyRejected)
       return
     }
@@ -254,7 +272,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     const free = probe && t.attempts > 0 && verdict.error !== undefined && NOT_CONNECTED.has(verdict.error)
     const attempts = free ? made - 1 : made
     if (attempts >= settings.retry.maxAttempts) {
-      void store.failed(t, attempts, `attempts_exhausted (${verdict.status ?? verdict.error ?? 'error'})`)
+      record(store.failed(t, attempts, `attempts_exhausted (${verdict.status ?? verdict.error ?? 'error'})`))
       ledger.failed(t, attempts, 'attempts_exhausted', detail, false)
     } else {
       queued++
@@ -264,7 +282,7 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     outage.failed(verdict)
     // A shared store pauses every process that shares it, for as long as this one pauses.
     if (outage.state === 'paused' && outage.resumesAt() !== pausedUntil) store.pauseAll?.(outage.resumesAt())
-    if (attempts < settings.retry.maxAttempts) void store.retry(t, attempts, outage.resumesAt())
+    if (attempts < settings.retry.maxAttempts) record(store.retry(t, attempts, outage.resumesAt()))
   }
 
   return {

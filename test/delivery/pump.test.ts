@@ -2,6 +2,8 @@
 // injected clock for its pauses.
 import type { Hooks } from '../../src/hooks'
 import { createHttpClient } from '../../src/http-client'
+import { memoryStore } from '../../src/stores/memory-store'
+import type { StoredTouchpoint } from '../../src/stores/store'
 import { systemClock } from '../../src/types'
 import { emailHash } from '../../src/payload'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
@@ -297,6 +299,36 @@ describe('pump', () => {
     const second = dispatcher.flush().then(() => order.push(`second:${dispatcher.stats().sent}`))
     await Promise.all([first, second])
     expect(order).toEqual(['first:20', 'second:20'])
+  })
+
+  test("flush() waits for the store to record each outcome (a SQLite commit, a Redis completion), not only for the API's answer", async () => {
+    const inner = memoryStore()
+    let record: () => void = () => undefined
+    const recorded = new Promise<void>((resolve) => (record = resolve))
+    const store = new Proxy(inner, {
+      get(target, key) {
+        if (key === 'delivered') return (t: StoredTouchpoint) => target.delivered(t).then(() => recorded)
+        const value: unknown = Reflect.get(target, key)
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    client = createHttpClient({
+      endpoint: fake.endpoint,
+      apiKey: 'k',
+      timeoutMs: 2000,
+      userAgent: 'test',
+      maxSockets: 8,
+    })
+    dispatcher = createDelivery(BASE, { send: client.send, logger: logs.logger, clock, random: () => 0.5, store })
+    void dispatcher.submit(touchpoint('r-1'))
+    let flushed = false
+    const flushing = dispatcher.flush().then(() => (flushed = true))
+    await until(() => dispatcher.stats().sent === 1)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    expect(flushed).toBe(false)
+    record()
+    await flushing
+    expect(flushed).toBe(true)
   })
 
   test('a throwing or rejecting hook breaks nothing and is logged', async () => {
