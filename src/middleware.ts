@@ -55,7 +55,8 @@ export interface TouchpointMiddleware {
   close(options?: CloseOptions): Promise<CloseSummary>
   /**
    * Resolves when everything received so far — being mapped, stored, queued, in flight or waiting
-   * for a retry — has settled. Concurrent callers wait for the same end. Never rejects.
+   * for a retry — has settled and the store has recorded each outcome. Concurrent callers wait for
+   * the same end. Never rejects.
    */
   flush(): Promise<void>
   /** A snapshot of the counters. */
