@@ -177,15 +177,8 @@ export class RedisStore implements RedisTouchpointStore {
   private readonly claimed = new Map<string, RedisTouchpoint>()
   /** Jobs a blocking wait took before the pump asked (`wake: 'block'`): handed out by the next claim. */
   private readonly prefetched: RedisTouchpoint[] = []
-  /**
-   * Completions held for this process's next add (see delivered()), oldest first, each until its own
-   * due time (store clock), and the timer for the oldest.
-   */
-  private readonly held: {
-    readonly t: RedisTouchpoint
-    readonly resolve: (done: Promise<void>) => void
-    readonly due: number
-  }[] = []
+  /** Completions held for this process's next add (see delivered()), and when the longest-held is due. */
+  private readonly held: { readonly t: RedisTouchpoint; readonly resolve: (done: Promise<void>) => void }[] = []
   private holdTimer: NodeJS.Timeout | undefined
   /**
    * Completions under way (see complete()). close() waits for them before it closes the
@@ -195,11 +188,6 @@ export class RedisStore implements RedisTouchpointStore {
   private readonly completing = new Set<Promise<void>>()
   /** Completions under way that fetch the next job (see delivered()). */
   private fetchingNext = 0
-  /**
-   * This process's adds sent and not back yet (counted in `waiting` already). A held completion
-   * fetches such a job once it has landed (see delivered()); fetched before, it may not be there yet.
-   */
-  private unlanded = 0
   /** Claim waves under way. */
   private fetching = 0
   private waiterRunning = false
@@ -313,7 +301,7 @@ export class RedisStore implements RedisTouchpointStore {
     const goal = limit - this.fetchingNext
     const handedPrefetched = out.length > 0
     for (let first = true; out.length < goal; first = false) {
-      const believed = this.waiting - this.fetchingNext - Math.min(this.held.length, this.unlanded)
+      const believed = this.waiting - this.fetchingNext
       if (believed <= 0 && !(first && this.fetchingNext === 0 && this.held.length === 0 && !handedPrefetched)) break
       const size = Math.max(1, Math.min(goal - out.length, believed))
       const tokens = Array.from({ length: size }, () => this.nextToken())
@@ -345,52 +333,33 @@ export class RedisStore implements RedisTouchpointStore {
   delivered(touchpoint: StoredTouchpoint): Promise<void> {
     const t = this.settle(touchpoint)
     if (t === undefined) return DONE
-    // Nothing believed to wait that has landed: held for this process's next add to land (one on its
-    // way too: completed now, it could overtake that add on the other connection and find nothing),
-    // at most HOLD_MS, so its completion fetches that job (see complete()) in the round trip a claim
-    // would otherwise make.
+    // Nothing believed to wait: held for this process's next add to land, at most HOLD_MS, so its
+    // completion fetches that job (see complete()) in the round trip a claim would otherwise make.
     if (
       this.state === 'open' &&
       this.internals.wake !== 'block' &&
-      this.waiting - this.fetchingNext - this.prefetched.length - this.unlanded <= 0 &&
+      this.waiting - this.fetchingNext - this.prefetched.length <= 0 &&
       this.pausedUntil <= this.clock.now()
     ) {
       return new Promise<void>((resolve) => {
-        this.held.push({ t, resolve, due: this.clock.now() + HOLD_MS })
-        if (this.holdTimer === undefined) this.armHoldTimer()
+        this.held.push({ t, resolve })
+        this.holdTimer ??= this.clock.setTimeout(() => {
+          this.holdTimer = undefined
+          this.releaseHeld(this.held.length)
+        }, HOLD_MS)
+        this.holdTimer.unref?.()
       })
     }
     return this.complete(t)
   }
 
-  /**
-   * Completes `count` held completions (see delivered()), oldest first. Each is held for HOLD_MS of
-   * its own: one held just before an older one is due still waits for an add of its own.
-   */
+  /** Completes `count` held completions (see delivered()), oldest first. */
   private releaseHeld(count: number): void {
     for (const { t, resolve } of this.held.splice(0, count)) resolve(this.complete(t))
     if (this.held.length === 0 && this.holdTimer !== undefined) {
       this.clock.clearTimeout(this.holdTimer)
       this.holdTimer = undefined
     }
-  }
-
-  /** At the oldest held completion's due time, completes those due then, and waits for the next. */
-  private armHoldTimer(): void {
-    const oldest = this.held[0]
-    if (oldest === undefined) return
-    this.holdTimer = this.clock.setTimeout(
-      () => {
-        this.holdTimer = undefined
-        const now = this.clock.now()
-        let due = 0
-        while (due < this.held.length && (this.held[due]?.due ?? Infinity) <= now) due++
-        this.releaseHeld(due)
-        this.armHoldTimer()
-      },
-      Math.max(0, oldest.due - this.clock.now()),
-    )
-    this.holdTimer.unref?.()
   }
 
   private complete(t: RedisTouchpoint): Promise<void> {
@@ -632,7 +601,6 @@ export class RedisStore implements RedisTouchpointStore {
     // Counted at once, so a burst cannot overshoot maxSize while its adds are in flight.
     this.waiting++
     this.version++
-    this.unlanded++
     const added: Promise<AddResult> = withDeadline(
       queue.add(
         JOB_NAME,
@@ -642,7 +610,6 @@ export class RedisStore implements RedisTouchpointStore {
       ADD_DEADLINE_MS,
     ).then(
       (job) => {
-        this.unlanded--
         if (job.id === jobId) {
           // A held completion fetches this job (see delivered()): the claim that follows leaves it.
           if (this.held.length > 0) this.releaseHeld(1)
@@ -653,7 +620,6 @@ export class RedisStore implements RedisTouchpointStore {
         return 'duplicate'
       },
       (error: unknown) => {
-        this.unlanded--
         this.waiting--
         this.version++
         if (!closing && this.state === 'open' && isConnectionError(error, this.producer)) {
@@ -743,11 +709,10 @@ export class RedisStore implements RedisTouchpointStore {
 
   /**
    * A completion that was to fetch the next job brought none: claims that counted on it (see
-   * claim()) left jobs believed to wait unfetched (an add that landed after the completion ran). An
-   * add still on its way is left out: its landing wakes the pump, whose claim then finds it.
+   * claim()) left jobs believed to wait unfetched (an add that landed after the completion ran).
    */
   private claimLeftOver(): void {
-    if (this.waiting - this.unlanded - this.fetchingNext - this.prefetched.length > 0) this.notify()
+    if (this.waiting - this.fetchingNext - this.prefetched.length > 0) this.notify()
   }
 
   /** Takes a claimed touchpoint into this process's hands. */
