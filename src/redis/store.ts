@@ -177,7 +177,7 @@ export class RedisStore implements RedisTouchpointStore {
   private readonly claimed = new Map<string, RedisTouchpoint>()
   /** Jobs a blocking wait took before the pump asked (`wake: 'block'`): handed out by the next claim. */
   private readonly prefetched: RedisTouchpoint[] = []
-  /** Completions held for this process's next add (see delivered()), and when the longest-held is due. */
+  /** Completions held for this process's next add (see delivered()), and the timer that ends the hold. */
   private readonly held: { readonly t: RedisTouchpoint; readonly resolve: (done: Promise<void>) => void }[] = []
   private holdTimer: NodeJS.Timeout | undefined
   /**
@@ -296,8 +296,9 @@ export class RedisStore implements RedisTouchpointStore {
     // With none believed to wait, the first wave still looks for one (another process's jobs),
     // unless a look is already under way: a completion that fetches the next job (or one held to,
     // see delivered()) looks at the queue after this claim's fetch would, and a job handed out from
-    // `prefetched` came from such a look (its completion will look again). The pump claims after every delivery: at 500 orders/s a look
-    // of its own each time cost a third of a round trip per order, and nearly always found nothing.
+    // `prefetched` came from such a look (its completion will look again). The pump claims after
+    // every delivery: at 500 orders/s a look of its own each time cost a third of a round trip per
+    // order, and nearly always found nothing.
     const goal = limit - this.fetchingNext
     const handedPrefetched = out.length > 0
     for (let first = true; out.length < goal; first = false) {
@@ -338,7 +339,7 @@ export class RedisStore implements RedisTouchpointStore {
     if (
       this.state === 'open' &&
       this.internals.wake !== 'block' &&
-      this.waiting - this.fetchingNext - this.prefetched.length <= 0 &&
+      this.unfetched() <= 0 &&
       this.pausedUntil <= this.clock.now()
     ) {
       return new Promise<void>((resolve) => {
@@ -712,7 +713,12 @@ export class RedisStore implements RedisTouchpointStore {
    * claim()) left jobs believed to wait unfetched (an add that landed after the completion ran).
    */
   private claimLeftOver(): void {
-    if (this.waiting - this.fetchingNext - this.prefetched.length > 0) this.notify()
+    if (this.unfetched() > 0) this.notify()
+  }
+
+  /** Jobs believed to wait that no fetch under way will bring and that are not prefetched already. */
+  private unfetched(): number {
+    return this.waiting - this.fetchingNext - this.prefetched.length
   }
 
   /** Takes a claimed touchpoint into this process's hands. */

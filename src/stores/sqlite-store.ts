@@ -951,5 +951,3 @@ function storeError(what: string, cause: unknown): Error & { code: string } {
   if (code !== undefined) error.sqliteCode = code
   return error
 }
-
-/** "unknown option …; did you mean …?", with the known names listed. */
