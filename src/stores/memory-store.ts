@@ -83,6 +83,7 @@ class MemoryStore implements TouchpointStore {
   private readonly later: MemoryTouchpoint[] = []
   private seq = 0
   private closed = false
+  private listener: (() => void) | undefined
 
   open(context: StoreContext): Promise<void> {
     this.maxSize = context.maxSize
@@ -207,13 +208,20 @@ class MemoryStore implements TouchpointStore {
   }
 
   nextDueAt(): number | undefined {
-    if (this.later.length > 0) this.promoteDue()
+    // A retry that came due since the last claim (the pump asks right after a claim that found
+    // nothing, a little later by the clock) is no longer "next": say it is claimable now, or it
+    // would wait for the next add.
+    if (this.later.length > 0 && this.promoteDue() > 0) {
+      const listener = this.listener
+      if (listener !== undefined) queueMicrotask(listener)
+    }
     return this.later[0]?.dueAt
   }
 
-  onAvailable(): void {
-    // Nothing here becomes claimable without an add of this process except retries coming due,
-    // which the pump learns from nextDueAt().
+  onAvailable(listener: () => void): void {
+    // Nothing here becomes claimable without an add of this process except retries coming due:
+    // the pump learns from nextDueAt() when, and from this listener those that came due meanwhile.
+    this.listener = listener
   }
 
   deadLetters(): Promise<DeadLetter[]> {
@@ -259,12 +267,15 @@ class MemoryStore implements TouchpointStore {
     return fresh
   }
 
-  /** Moves retries whose time has come from the heap to the due queue, in due order. */
-  private promoteDue(): void {
+  /** Moves retries whose time has come from the heap to the due queue, in due order; says how many. */
+  private promoteDue(): number {
     const now = this.clock.now()
+    let moved = 0
     while (this.later.length > 0 && (this.later[0] as MemoryTouchpoint).dueAt <= now) {
       this.retriesDue.push(this.heapPop())
+      moved++
     }
+    return moved
   }
 
   private heapPush(t: MemoryTouchpoint): void {

@@ -331,6 +331,47 @@ describe('pump', () => {
     expect(flushed).toBe(true)
   })
 
+  test('a retry that comes due between a claim that found nothing and the look for the next due time is still sent', async () => {
+    // Real timers can fire a little before Date.now() reaches their time (libuv reads its clock once
+    // per loop turn): the probe after a pause then claims just before its retry is due, and by the
+    // time the pump asks when the next retry is due, it is due already.
+    class EarlyClock extends ManualClock {
+      override setTimeout(callback: () => void, ms: number): NodeJS.Timeout {
+        return super.setTimeout(callback, Math.max(0, ms - 1))
+      }
+    }
+    clock = new EarlyClock()
+    const inner = memoryStore()
+    const store = new Proxy(inner, {
+      get(target, key) {
+        if (key === 'claim') {
+          return async (limit: number) => {
+            const claimed = await target.claim(limit)
+            if (claimed.length === 0) clock.advance(1) // the time the pump takes to look again
+            return claimed
+          }
+        }
+        const value: unknown = Reflect.get(target, key)
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    client = createHttpClient({
+      endpoint: fake.endpoint,
+      apiKey: 'k',
+      timeoutMs: 2000,
+      userAgent: 'test',
+      maxSockets: 8,
+    })
+    dispatcher = createDelivery(BASE, { send: client.send, logger: logs.logger, clock, random: () => 0.5, store })
+    fake.script({ status: 503 })
+    void dispatcher.submit(touchpoint('d-1'))
+    await until(() => dispatcher.stats().state === 'paused', 'the pause')
+    clock.advance(499) // the probe's timer, a ms before the retry's due time
+    await until(() => fake.requests.length === 2, 'the retry sent', 2000)
+    await dispatcher.flush()
+    expect(dispatcher.stats()).toMatchObject({ sent: 1, retried: 1, queued: 0 })
+  })
+
   test('a throwing or rejecting hook breaks nothing and is logged', async () => {
     setup(
       {},
