@@ -40,13 +40,6 @@ const LIMITER = { max: 1_000_000_000, duration: 60_000 } as const
  * that time sends the touchpoint again, as one between its delivery and its completion always did.
  */
 const HOLD_MS = 5
-/**
- * How long an add waits for others to go to Redis with it in one round trip, and how many go at
- * most. At 500 orders/s, about 2.5 adds a round trip. The checkout has been answered already; a
- * touchpoint is in this process's memory only for this long more.
- */
-const ADD_BATCH_MS = 3
-const ADD_BATCH_MAX = 64
 /** BullMQ never gives up on its own: the delivering process's `retry.maxAttempts` decides (at most 100). */
 const JOB_ATTEMPTS = 1000
 /** The longest a queue-wide pause may be (BullMQ's limiter key holds it with a TTL). */
@@ -141,16 +134,6 @@ class RedisTouchpoint implements StoredTouchpoint {
   }
 }
 
-type AddOptions = { readonly jobId: string; readonly deduplication?: { readonly id: string; readonly ttl: number } }
-
-/** An add waiting for the others of its batch. */
-interface BatchedAdd {
-  readonly data: JobData
-  readonly opts: AddOptions
-  readonly resolve: (job: Job<JobData>) => void
-  readonly reject: (error: unknown) => void
-}
-
 /** A touchpoint held while Redis is unreachable, and how to tell its `add()` caller what became of it. */
 interface Buffered {
   readonly touchpoint: NewTouchpoint
@@ -194,19 +177,9 @@ export class RedisStore implements RedisTouchpointStore {
   private readonly claimed = new Map<string, RedisTouchpoint>()
   /** Jobs a blocking wait took before the pump asked (`wake: 'block'`): handed out by the next claim. */
   private readonly prefetched: RedisTouchpoint[] = []
-  /**
-   * Completions held for this process's next add (see delivered()), oldest first, each until its own
-   * due time (store clock), and the timer for the oldest.
-   */
-  private readonly held: {
-    readonly t: RedisTouchpoint
-    readonly resolve: (done: Promise<void>) => void
-    readonly due: number
-  }[] = []
+  /** Completions held for this process's next add (see delivered()), and the timer that ends the hold. */
+  private readonly held: { readonly t: RedisTouchpoint; readonly resolve: (done: Promise<void>) => void }[] = []
   private holdTimer: NodeJS.Timeout | undefined
-  /** Adds waiting for the others of their batch (see addInBatch()), and the timer that sends them. */
-  private readonly batch: BatchedAdd[] = []
-  private batchTimer: NodeJS.Timeout | undefined
   /**
    * Completions under way (see complete()). close() waits for them before it closes the
    * connections: a completion still queued on a worker connection that is reconnecting would be
@@ -215,11 +188,6 @@ export class RedisStore implements RedisTouchpointStore {
   private readonly completing = new Set<Promise<void>>()
   /** Completions under way that fetch the next job (see delivered()). */
   private fetchingNext = 0
-  /**
-   * This process's adds sent and not back yet (counted in `waiting` already). A held completion
-   * fetches such a job once it has landed (see delivered()); fetched before, it may not be there yet.
-   */
-  private unlanded = 0
   /** Claim waves under way. */
   private fetching = 0
   private waiterRunning = false
@@ -328,18 +296,14 @@ export class RedisStore implements RedisTouchpointStore {
     // With none believed to wait, the first wave still looks for one (another process's jobs),
     // unless a look is already under way: a completion that fetches the next job (or one held to,
     // see delivered()) looks at the queue after this claim's fetch would, and a job handed out from
-    // `prefetched` came from such a look (its completion will look again), or an add of this
-    // process is on its way (its landing wakes the pump, whose claim looks then). The pump claims after
+    // `prefetched` came from such a look (its completion will look again). The pump claims after
     // every delivery: at 500 orders/s a look of its own each time cost a third of a round trip per
     // order, and nearly always found nothing.
     const goal = limit - this.fetchingNext
     const handedPrefetched = out.length > 0
     for (let first = true; out.length < goal; first = false) {
-      // Adds on their way are not in Redis yet: their landing wakes the pump (or a held completion).
-      const believed = this.waiting - this.unlanded - this.fetchingNext
-      const look =
-        first && this.fetchingNext === 0 && this.held.length === 0 && this.unlanded === 0 && !handedPrefetched
-      if (believed <= 0 && !look) break
+      const believed = this.waiting - this.fetchingNext
+      if (believed <= 0 && !(first && this.fetchingNext === 0 && this.held.length === 0 && !handedPrefetched)) break
       const size = Math.max(1, Math.min(goal - out.length, believed))
       const tokens = Array.from({ length: size }, () => this.nextToken())
       // A recount that overlaps a fetch would miss the jobs it moves to active (see recount()).
@@ -370,10 +334,8 @@ export class RedisStore implements RedisTouchpointStore {
   delivered(touchpoint: StoredTouchpoint): Promise<void> {
     const t = this.settle(touchpoint)
     if (t === undefined) return DONE
-    // Nothing believed to wait that has landed: held for this process's next add to land (one on its
-    // way too: completed now, it could overtake that add on the other connection and find nothing),
-    // at most HOLD_MS, so its completion fetches that job (see complete()) in the round trip a claim
-    // would otherwise make.
+    // Nothing believed to wait: held for this process's next add to land, at most HOLD_MS, so its
+    // completion fetches that job (see complete()) in the round trip a claim would otherwise make.
     if (
       this.state === 'open' &&
       this.internals.wake !== 'block' &&
@@ -381,41 +343,24 @@ export class RedisStore implements RedisTouchpointStore {
       this.pausedUntil <= this.clock.now()
     ) {
       return new Promise<void>((resolve) => {
-        this.held.push({ t, resolve, due: this.clock.now() + HOLD_MS })
-        if (this.holdTimer === undefined) this.armHoldTimer()
+        this.held.push({ t, resolve })
+        this.holdTimer ??= this.clock.setTimeout(() => {
+          this.holdTimer = undefined
+          this.releaseHeld(this.held.length)
+        }, HOLD_MS)
+        this.holdTimer.unref?.()
       })
     }
     return this.complete(t)
   }
 
-  /**
-   * Completes `count` held completions (see delivered()), oldest first. Each is held for HOLD_MS of
-   * its own: one held just before an older one is due still waits for an add of its own.
-   */
+  /** Completes `count` held completions (see delivered()), oldest first. */
   private releaseHeld(count: number): void {
     for (const { t, resolve } of this.held.splice(0, count)) resolve(this.complete(t))
     if (this.held.length === 0 && this.holdTimer !== undefined) {
       this.clock.clearTimeout(this.holdTimer)
       this.holdTimer = undefined
     }
-  }
-
-  /** At the oldest held completion's due time, completes those due then, and waits for the next. */
-  private armHoldTimer(): void {
-    const oldest = this.held[0]
-    if (oldest === undefined) return
-    this.holdTimer = this.clock.setTimeout(
-      () => {
-        this.holdTimer = undefined
-        const now = this.clock.now()
-        let due = 0
-        while (due < this.held.length && (this.held[due]?.due ?? Infinity) <= now) due++
-        this.releaseHeld(due)
-        this.armHoldTimer()
-      },
-      Math.max(0, oldest.due - this.clock.now()),
-    )
-    this.holdTimer.unref?.()
   }
 
   private complete(t: RedisTouchpoint): Promise<void> {
@@ -623,9 +568,7 @@ export class RedisStore implements RedisTouchpointStore {
       clearTimeout(sleep.timer)
       sleep.resolve()
     }
-    // Adds already under way finish (a batch waiting for its timer goes now); what only this
-    // process holds gets one last chance.
-    this.sendBatch()
+    // Adds already under way finish; what only this process holds gets one last chance.
     await Promise.allSettled([...this.adding])
     const held = this.buffer.splice(0)
     if (this.reachable) {
@@ -648,6 +591,7 @@ export class RedisStore implements RedisTouchpointStore {
   }
 
   private enqueue(touchpoint: NewTouchpoint, closing = false, again = false): Promise<AddResult> {
+    const queue = this.queue as Queue<JobData>
     // Our own id: BullMQ answers a deduplicated add with the id of the job that holds the key.
     const jobId = `${this.tag}-${(++this.jobSeq).toString(36)}`
     const key = this.dedupeWindowMs > 0 ? touchpoint.dedupeKey : undefined
@@ -658,17 +602,15 @@ export class RedisStore implements RedisTouchpointStore {
     // Counted at once, so a burst cannot overshoot maxSize while its adds are in flight.
     this.waiting++
     this.version++
-    this.unlanded++
     const added: Promise<AddResult> = withDeadline(
-      this.addInBatch(
+      queue.add(
+        JOB_NAME,
         data,
         key === undefined ? { jobId } : { jobId, deduplication: { id: key, ttl: this.dedupeWindowMs } },
-        closing,
       ),
       ADD_DEADLINE_MS,
     ).then(
       (job) => {
-        this.unlanded--
         if (job.id === jobId) {
           // A held completion fetches this job (see delivered()): the claim that follows leaves it.
           if (this.held.length > 0) this.releaseHeld(1)
@@ -679,7 +621,6 @@ export class RedisStore implements RedisTouchpointStore {
         return 'duplicate'
       },
       (error: unknown) => {
-        this.unlanded--
         this.waiting--
         this.version++
         if (!closing && this.state === 'open' && isConnectionError(error, this.producer)) {
@@ -698,39 +639,6 @@ export class RedisStore implements RedisTouchpointStore {
     const untrack = (): void => void this.adding.delete(added)
     added.then(untrack, untrack)
     return added
-  }
-
-  /**
-   * Adds a job with the others that come within ADD_BATCH_MS, in one round trip (BullMQ's
-   * `addBulk`: one pipeline of the same scripts `add` runs). Each round trip costs the shop more CPU
-   * than the add's own work. At close, at once.
-   */
-  private addInBatch(data: JobData, opts: AddOptions, now: boolean): Promise<Job<JobData>> {
-    return new Promise<Job<JobData>>((resolve, reject) => {
-      this.batch.push({ data, opts, resolve, reject })
-      if (now || this.state !== 'open' || this.batch.length >= ADD_BATCH_MAX) this.sendBatch()
-      // A real timer, not the store's clock: the adds must go whatever the clock does.
-      else this.batchTimer ??= setTimeout(() => this.sendBatch(), ADD_BATCH_MS)
-    })
-  }
-
-  private sendBatch(): void {
-    if (this.batchTimer !== undefined) clearTimeout(this.batchTimer)
-    this.batchTimer = undefined
-    const jobs = this.batch.splice(0)
-    const queue = this.queue
-    if (jobs.length === 0 || queue === undefined) return
-    const one = (j: BatchedAdd): void => void queue.add(JOB_NAME, j.data, j.opts).then(j.resolve, j.reject)
-    if (jobs.length === 1) return one(jobs[0] as BatchedAdd)
-    queue.addBulk(jobs.map((j) => ({ name: JOB_NAME, data: j.data, opts: j.opts }))).then(
-      (added) => jobs.forEach((j, i) => j.resolve(added[i] as Job<JobData>)),
-      (error: unknown) => {
-        // Redis away: each add says so (and is sent again or buffered). Anything else may concern
-        // one job only: each is sent on its own (a job that did land answers with its own id).
-        if (isConnectionError(error, this.producer)) for (const j of jobs) j.reject(error)
-        else jobs.forEach(one)
-      },
-    )
   }
 
   /** Keeps a touchpoint in the local buffer until Redis is back, or refuses it when the buffer is full. */
@@ -802,19 +710,15 @@ export class RedisStore implements RedisTouchpointStore {
 
   /**
    * A completion that was to fetch the next job brought none: claims that counted on it (see
-   * claim()) left jobs believed to wait unfetched (an add that landed after the completion ran). An
-   * add still on its way is left out: its landing wakes the pump, whose claim then finds it.
+   * claim()) left jobs believed to wait unfetched (an add that landed after the completion ran).
    */
   private claimLeftOver(): void {
     if (this.unfetched() > 0) this.notify()
   }
 
-  /**
-   * Jobs believed to wait in Redis that no fetch under way will bring and that are not prefetched
-   * already (adds still on their way are not there yet).
-   */
+  /** Jobs believed to wait that no fetch under way will bring and that are not prefetched already. */
   private unfetched(): number {
-    return this.waiting - this.unlanded - this.fetchingNext - this.prefetched.length
+    return this.waiting - this.fetchingNext - this.prefetched.length
   }
 
   /** Takes a claimed touchpoint into this process's hands. */

@@ -3,14 +3,14 @@
 // another process's job is still found, a job added while such a completion runs is still claimed,
 // and a recount that overlaps a fetch does not leave the count short. A completion with nothing
 // waiting is held for the next add, whose job it then fetches; held, it is still completed soon, and
-// at close, even on a worker connection that is reconnecting. Adds that come together share a round trip.
-import type { Queue, Worker } from 'bullmq'
+// at close, even on a worker connection that is reconnecting.
+import type { Worker } from 'bullmq'
 import IORedis from 'ioredis'
 import pino from 'pino'
 import { createRedisStore, type RedisStore } from '../../src/redis/store'
 import type { NewTouchpoint, StoredTouchpoint } from '../../src/stores/store'
 import { systemClock, type Clock } from '../../src/types'
-import { ManualClock, until } from '../helpers/manual-clock'
+import { ManualClock } from '../helpers/manual-clock'
 import { closeSharedRedis, deletePrefix, describeRedis, HAS_REDIS, sharedRedis, uniquePrefix } from './redis-server'
 
 let url = ''
@@ -65,29 +65,6 @@ function countFetches(store: RedisStore): { readonly count: number } {
     return fetch(...args)
   }
   return counter
-}
-
-/**
- * Holds the store's next adds back before they are sent (a producer connection slower than the
- * worker's): they land when `land()` is called.
- */
-function delayAdds(store: RedisStore): { land(): void } {
-  const queue = (store as unknown as { queue: { add: (...args: unknown[]) => Promise<unknown> } }).queue
-  const add = queue.add.bind(queue)
-  let land: () => void = () => undefined
-  const gate = new Promise<void>((resolve) => (land = resolve))
-  queue.add = async (...args: unknown[]) => {
-    await gate
-    return add(...args)
-  }
-  return { land: () => land() }
-}
-
-/** As the pump does: claims at each onAvailable call; what it claimed. */
-function claimOnWake(store: RedisStore): StoredTouchpoint[] {
-  const claimed: StoredTouchpoint[] = []
-  store.onAvailable(() => void store.claim(8).then((got) => claimed.push(...got)))
-  return claimed
 }
 
 /** Resolves at the store's next onAvailable call. */
@@ -229,129 +206,5 @@ describeRedis('redisStore claims', () => {
     expect(await store.add(tp('D-2'))).toBe('added')
     expect(store.counts().waiting).toBe(1)
     expect((await store.claim(8)).map((t) => t.orderId)).toEqual(['D-2'])
-  })
-
-  test('a delivery while an add is on its way is held for it: its completion fetches the job, the claim between makes no fetch', async () => {
-    const { store, prefix } = await openStore(undefined, new ManualClock())
-    expect(await store.add(tp('U-1'))).toBe('added')
-    const fetches = countFetches(store)
-    const first = await claimOne(store)
-    // The next add is sent before the delivery ends and lands after it.
-    const adds = delayAdds(store)
-    const adding = store.add(tp('U-2'))
-    let done = false
-    const completed = store.delivered(first).then(() => (done = true))
-    // The claim the pump makes after a delivery: the held completion will look once the add lands.
-    expect(await store.claim(8)).toEqual([])
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(done).toBe(false)
-    const woken = nextWake(store)
-    adds.land()
-    expect(await adding).toBe('added')
-    expect(await store.claim(8)).toEqual([])
-    await woken
-    expect((await store.claim(8)).map((t) => t.orderId)).toEqual(['U-2'])
-    await completed
-    expect(fetches.count).toBe(1)
-    const client = new IORedis(url)
-    expect(await client.exists(`${prefix}:touchpoints:${first.id}`)).toBe(0)
-    client.disconnect()
-  })
-
-  test('a held completion that comes back empty while an add is on its way leaves that job to the claim its landing brings: one fetch', async () => {
-    const clock = new ManualClock()
-    const { store } = await openStore(undefined, clock)
-    expect(await store.add(tp('L-1'))).toBe('added')
-    const fetches = countFetches(store)
-    const first = await claimOne(store)
-    const claimed = claimOnWake(store)
-    const adds = delayAdds(store)
-    const adding = store.add(tp('L-2'))
-    const completed = store.delivered(first)
-    // No add lands within the hold: the completion goes, and finds nothing.
-    clock.advance(5)
-    await completed
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(fetches.count).toBe(1)
-    adds.land()
-    expect(await adding).toBe('added')
-    await store.claim(8).then((got) => claimed.push(...got))
-    await until(() => claimed.length > 0, 'L-2 claimed')
-    expect(claimed.map((t) => t.orderId)).toEqual(['L-2'])
-    expect(fetches.count).toBe(2)
-    expect(store.counts().waiting).toBe(0)
-  })
-
-  test('each held completion waits its own HOLD_MS: one held just before an older one is due still fetches the next add', async () => {
-    const clock = new ManualClock()
-    const { store } = await openStore(undefined, clock)
-    expect(await store.add(tp('P-1'))).toBe('added')
-    expect(await store.add(tp('P-2'))).toBe('added')
-    const [p1, p2] = await store.claim(8)
-    const fetches = countFetches(store)
-    let done1 = false
-    let done2 = false
-    const completed1 = store.delivered(p1 as StoredTouchpoint).then(() => (done1 = true))
-    clock.advance(4)
-    const completed2 = store.delivered(p2 as StoredTouchpoint).then(() => (done2 = true))
-    clock.advance(1)
-    await completed1
-    expect(done1).toBe(true)
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    expect(done2).toBe(false)
-    const woken = nextWake(store)
-    expect(await store.add(tp('P-3'))).toBe('added')
-    expect(await store.claim(8)).toEqual([])
-    await woken
-    expect((await store.claim(8)).map((t) => t.orderId)).toEqual(['P-3'])
-    await completed2
-    expect(fetches.count).toBe(0)
-  })
-})
-
-describeRedis('redisStore adds', () => {
-  /** Counts the round trips the store's adds make (BullMQ's add, or addBulk for several). */
-  function countAdds(store: RedisStore): { trips: number; jobs: number } {
-    const queue = (store as unknown as { queue: Queue }).queue
-    const counter = { trips: 0, jobs: 0 }
-    const add = queue.add.bind(queue)
-    const addBulk = queue.addBulk.bind(queue)
-    queue.add = (...args: Parameters<typeof add>) => {
-      counter.trips++
-      counter.jobs++
-      return add(...args)
-    }
-    queue.addBulk = (jobs: Parameters<typeof addBulk>[0]) => {
-      counter.trips++
-      counter.jobs += jobs.length
-      return addBulk(jobs)
-    }
-    return counter
-  }
-
-  test('adds that come together go to Redis in one round trip; each is answered for itself (a duplicate too)', async () => {
-    const { store, prefix } = await openStore()
-    const adds = countAdds(store)
-    const results = await Promise.all(['B-1', 'B-2', 'B-1', 'B-3'].map((id) => store.add(tp(id))))
-    expect(results).toEqual(['added', 'added', 'duplicate', 'added'])
-    expect(adds).toEqual({ trips: 1, jobs: 4 })
-    expect(store.counts().waiting).toBe(3)
-    const client = new IORedis(url)
-    expect(await client.llen(`${prefix}:touchpoints:wait`)).toBe(3)
-    client.disconnect()
-    expect((await store.claim(8)).map((t) => t.orderId)).toEqual(['B-1', 'B-2', 'B-3'])
-  })
-
-  test('an add alone goes within a few ms; at close(), an add waiting for its batch goes at once', async () => {
-    const { store, prefix } = await openStore()
-    const started = Date.now()
-    expect(await store.add(tp('S-1'))).toBe('added')
-    expect(Date.now() - started).toBeLessThan(1000)
-    const pending = store.add(tp('S-2'))
-    await store.close()
-    expect(await pending).toBe('added')
-    const client = new IORedis(url)
-    expect(await client.llen(`${prefix}:touchpoints:wait`)).toBe(2)
-    client.disconnect()
   })
 })
