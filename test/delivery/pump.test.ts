@@ -3,7 +3,7 @@
 import type { Hooks } from '../../src/hooks'
 import { createHttpClient } from '../../src/http-client'
 import { memoryStore } from '../../src/stores/memory-store'
-import type { StoredTouchpoint } from '../../src/stores/store'
+import type { StoredTouchpoint, TouchpointStore } from '../../src/stores/store'
 import { systemClock } from '../../src/types'
 import { emailHash } from '../../src/payload'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
@@ -47,6 +47,27 @@ describe('pump', () => {
       { ...BASE, ...settings },
       { send: client.send, logger: logs.logger, hooks: recordingHooks, clock, random: () => 0.5 },
     )
+    return dispatcher
+  }
+
+  /** setup() on a memory store with some of its methods replaced (`inner`: the store itself). */
+  const setupOnStore = (replace: (inner: TouchpointStore) => Partial<TouchpointStore>): Delivery => {
+    const inner = memoryStore()
+    const replaced: Partial<TouchpointStore> = replace(inner)
+    const store = new Proxy(inner, {
+      get(target, key) {
+        const value: unknown = Reflect.get(key in replaced ? replaced : target, key)
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    client = createHttpClient({
+      endpoint: fake.endpoint,
+      apiKey: 'k',
+      timeoutMs: 2000,
+      userAgent: 'test',
+      maxSockets: 8,
+    })
+    dispatcher = createDelivery(BASE, { send: client.send, logger: logs.logger, clock, random: () => 0.5, store })
     return dispatcher
   }
 
@@ -302,24 +323,9 @@ describe('pump', () => {
   })
 
   test("flush() waits for the store to record each outcome (a SQLite commit, a Redis completion), not only for the API's answer", async () => {
-    const inner = memoryStore()
     let record: () => void = () => undefined
     const recorded = new Promise<void>((resolve) => (record = resolve))
-    const store = new Proxy(inner, {
-      get(target, key) {
-        if (key === 'delivered') return (t: StoredTouchpoint) => target.delivered(t).then(() => recorded)
-        const value: unknown = Reflect.get(target, key)
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
-      },
-    })
-    client = createHttpClient({
-      endpoint: fake.endpoint,
-      apiKey: 'k',
-      timeoutMs: 2000,
-      userAgent: 'test',
-      maxSockets: 8,
-    })
-    dispatcher = createDelivery(BASE, { send: client.send, logger: logs.logger, clock, random: () => 0.5, store })
+    setupOnStore((inner) => ({ delivered: (t: StoredTouchpoint) => inner.delivered(t).then(() => recorded) }))
     void dispatcher.submit(touchpoint('r-1'))
     let flushed = false
     const flushing = dispatcher.flush().then(() => (flushed = true))
@@ -341,28 +347,13 @@ describe('pump', () => {
       }
     }
     clock = new EarlyClock()
-    const inner = memoryStore()
-    const store = new Proxy(inner, {
-      get(target, key) {
-        if (key === 'claim') {
-          return async (limit: number) => {
-            const claimed = await target.claim(limit)
-            if (claimed.length === 0) clock.advance(1) // the time the pump takes to look again
-            return claimed
-          }
-        }
-        const value: unknown = Reflect.get(target, key)
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value
+    setupOnStore((inner) => ({
+      claim: async (limit: number) => {
+        const claimed = await inner.claim(limit)
+        if (claimed.length === 0) clock.advance(1) // the time the pump takes to look again
+        return claimed
       },
-    })
-    client = createHttpClient({
-      endpoint: fake.endpoint,
-      apiKey: 'k',
-      timeoutMs: 2000,
-      userAgent: 'test',
-      maxSockets: 8,
-    })
-    dispatcher = createDelivery(BASE, { send: client.send, logger: logs.logger, clock, random: () => 0.5, store })
+    }))
     fake.script({ status: 503 })
     void dispatcher.submit(touchpoint('d-1'))
     await until(() => dispatcher.stats().state === 'paused', 'the pause')
