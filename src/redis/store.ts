@@ -36,8 +36,9 @@ const LIMITER = { max: 1_000_000_000, duration: 60_000 } as const
 /**
  * How long a shop holds a delivered job's completion, nothing else waiting, for its next add to land
  * (see `delivered()`): at 500 orders/s the next order comes within 2 ms, and its job is then fetched
- * by the completion, one round trip (about 150 µs of the shop's CPU) fewer per order. A crash in
- * that time sends the touchpoint again, as one between its delivery and its completion always did.
+ * by the completion, one round trip fewer per order (measured: 1.45 → 1.33 × the memory store's
+ * CPU). A crash in that time sends the touchpoint again, as one between its delivery and its
+ * completion always did.
  */
 const HOLD_MS = 5
 /** BullMQ never gives up on its own: the delivering process's `retry.maxAttempts` decides (at most 100). */

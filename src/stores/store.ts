@@ -116,7 +116,9 @@ export interface TouchpointStore {
   nextDueAt(): number | undefined
   /**
    * Registers the pump's wake-up: called when touchpoints may have become claimable without an `add`
-   * of this process (another process's writes, an expired lease, a dead letter sent again).
+   * of this process (another process's writes, an expired lease, a dead letter sent again, a retry
+   * that came due after a claim and before `nextDueAt()`, which no longer counts it). A store that
+   * polls may call it up to a poll later.
    */
   onAvailable(listener: () => void): void
   /** Dead letters, newest first. */
