@@ -112,6 +112,8 @@ interface LoadRun {
   cpuPerOrderUs: number
   /** Shop CPU over the measured window ÷ orders in it (steady state, but blind to lagging delivery). */
   cpuPerOrderWindowUs: number
+  /** Times the shop slept and was woken (voluntary context switches, whole run) ÷ orders. */
+  wakesPerOrder: number
   /** Touchpoints that reached the API during the measured window ÷ orders in it. */
   deliveredInWindow: number
   delayP99Ms: number
@@ -165,6 +167,7 @@ async function loadRun(store: Store, rate: number, warmS: number, measureS: numb
   const total = (await ask(shop, { type: 'cpu-total' }, 'cpu-total')) as unknown as {
     cpuMicros: number
     requests: number
+    wakes: number
   }
   await stopShop(shop)
   let commands: number | undefined
@@ -181,6 +184,7 @@ async function loadRun(store: Store, rate: number, warmS: number, measureS: numb
   return {
     cpuPerOrderUs: total.cpuMicros / total.requests,
     cpuPerOrderWindowUs: m.cpuMicros / m.requests,
+    wakesPerOrder: total.wakes / total.requests,
     deliveredInWindow: (after - before) / m.requests,
     delayP50Ms: m.delayP50Ms,
     delayP99Ms: m.delayP99Ms,
@@ -261,7 +265,7 @@ async function main(): Promise<void> {
       cpu[store].push(run)
       console.log(
         `cpu ${r + 1}/${plan.cpuRounds} ${store.padEnd(6)} ${run.cpuPerOrderUs.toFixed(0)} µs/order ` +
-          `(window ${run.cpuPerOrderWindowUs.toFixed(0)} µs, delivered ${(run.deliveredInWindow * 100).toFixed(0)} % of its orders), ` +
+          `(window ${run.cpuPerOrderWindowUs.toFixed(0)} µs, ${run.wakesPerOrder.toFixed(2)} wake-ups, delivered ${(run.deliveredInWindow * 100).toFixed(0)} % of its orders), ` +
           `loop delay p99 ${run.delayP99Ms.toFixed(2)} ms, order→API p99 ${run.latencyP99Ms.toFixed(1)} ms, ` +
           `${run.delivered}/${run.orders} delivered, ${run.errors} errors` +
           (run.redisScriptsPerOrder === undefined

@@ -91,8 +91,11 @@ app.post('/checkout', (req, res) => {
 // The whole run's CPU, from ready to every touchpoint delivered (`cpu-total`): the measured window
 // alone undercounts a store whose delivery lags behind the orders.
 let cpuAtReady = process.cpuUsage()
+// Times the process went to sleep and was woken (voluntary context switches): each costs CPU of its own.
+let wakesAtReady = process.resourceUsage().voluntaryContextSwitches
 const server = app.listen(0, '127.0.0.1', () => {
   cpuAtReady = process.cpuUsage()
+  wakesAtReady = process.resourceUsage().voluntaryContextSwitches
   send({ type: 'ready', port: (server.address() as AddressInfo).port, startedUs, createdUs })
 })
 server.keepAliveTimeout = 60_000
@@ -126,7 +129,8 @@ process.on('message', (message: Message) => {
     })
   } else if (message.type === 'cpu-total') {
     const cpu = process.cpuUsage(cpuAtReady)
-    send({ type: 'cpu-total', cpuMicros: cpu.user + cpu.system, requests })
+    const wakes = process.resourceUsage().voluntaryContextSwitches - wakesAtReady
+    send({ type: 'cpu-total', cpuMicros: cpu.user + cpu.system, requests, wakes })
   } else if (message.type === 'exit') {
     void touchpoint.close({ timeoutMs: 1000 }).then((summary) => {
       send({ type: 'closed', summary })
