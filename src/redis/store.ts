@@ -162,6 +162,10 @@ export class RedisStore implements RedisTouchpointStore {
   private renewTimer: NodeJS.Timeout | undefined
   private readonly sleeps = new Set<{ timer: NodeJS.Timeout; resolve: () => void }>()
 
+  /** The queue finished BullMQ's setup (see replaceQueueIfLost()). */
+  private queueSetUp = false
+  /** The producer's 'ready' events since the queue was made. */
+  private readiesSinceQueue = 0
   /** Whether the producer connection is up; while it is not, adds go to the local buffer. */
   private reachable = false
   private unreachableSince: number | undefined
@@ -219,27 +223,18 @@ export class RedisStore implements RedisTouchpointStore {
     this.logger = context.logger
     this.maxSize = context.maxSize
     this.dedupeWindowMs = context.dedupeWindowMs
-    const { Queue, Worker } = this.modules
+    const { Worker } = this.modules
     const { prefix, connection } = this.options
 
     const producer = openConnection(this.modules, connection, 'producer')
     this.producer = producer
-    producer.on('ready', () => this.onReachable())
+    producer.on('ready', () => {
+      this.replaceQueueIfLost()
+      this.onReachable()
+    })
     producer.on('close', () => this.onUnreachable(undefined))
     producer.on('error', (error: unknown) => this.onUnreachable(error))
-    this.queue = new Queue<JobData>(QUEUE_NAME, {
-      connection: producer,
-      prefix,
-      defaultJobOptions: {
-        removeOnComplete: true,
-        removeOnFail: { age: Math.ceil(this.options.retentionMs / 1000) },
-        attempts: JOB_ATTEMPTS,
-        stackTraceLimit: 0,
-      },
-      // The events stream holds job ids and reasons only; keep it short.
-      streams: { events: { maxLen: 1000 } },
-    })
-    this.queue.on('error', (error: unknown) => this.logError('queue', error))
+    this.queue = this.openQueue(producer)
 
     if (this.options.worker) {
       const workerConnection = openConnection(this.modules, connection, 'worker')
@@ -651,6 +646,53 @@ export class RedisStore implements RedisTouchpointStore {
     return new Promise<AddResult>((resolve) => this.buffer.push({ touchpoint, resolve }))
   }
 
+  /** The BullMQ queue the producer adds with, counts and pauses through. */
+  private openQueue(producer: IORedis): Queue<JobData> {
+    const queue = new this.modules.Queue<JobData>(QUEUE_NAME, {
+      connection: producer,
+      prefix: this.options.prefix,
+      defaultJobOptions: {
+        removeOnComplete: true,
+        removeOnFail: { age: Math.ceil(this.options.retentionMs / 1000) },
+        attempts: JOB_ATTEMPTS,
+        stackTraceLimit: 0,
+      },
+      // The events stream holds job ids and reasons only; keep it short.
+      streams: { events: { maxLen: 1000 } },
+    })
+    queue.on('error', (error: unknown) => this.logError('queue', error))
+    this.queueSetUp = false
+    this.readiesSinceQueue = 0
+    queue.waitUntilReady().then(
+      () => {
+        if (this.queue === queue) this.queueSetUp = true
+      },
+      () => undefined,
+    )
+    return queue
+  }
+
+  /**
+   * BullMQ sets a queue up once: at the producer's first 'ready' it sends a command of its own
+   * (INFO, its version check), and every call of the queue waits for that setup. Should Redis go
+   * away before it answers, the producer (`maxRetriesPerRequest: 1`, no resend) fails the command,
+   * or drops it at a quick reconnection: the setup then fails or never ends, and so does every add
+   * of that queue for good, Redis up or not (the store would count itself unreachable with the
+   * connection up, and the buffer would never drain). So at each later 'ready', a queue still not
+   * set up is replaced (on the same connection, which BullMQ does not own) before the buffer
+   * drains.
+   */
+  private replaceQueueIfLost(): void {
+    const producer = this.producer
+    const lost = this.queue
+    if (this.state !== 'open' || producer === undefined || lost === undefined) return
+    if (this.queueSetUp || ++this.readiesSinceQueue < 2) return
+    this.logError('queue', new Error('the queue was not set up before Redis went away: set up again'))
+    this.queue = this.openQueue(producer)
+    this.readiesSinceQueue = 1
+    void lost.close().catch(() => undefined)
+  }
+
   private onReachable(): void {
     // Also when already reachable but something was buffered since (an error that arrived from the
     // broken connection after the new one was up): drain it.
@@ -829,6 +871,9 @@ export class RedisStore implements RedisTouchpointStore {
 
   private poll(): void {
     if (this.state !== 'open') return
+    // Adds that failed twice while the producer was up (see enqueue()) counted Redis unreachable,
+    // and no 'ready' will come to drain the buffer: try again.
+    if (!this.reachable && this.producer?.status === 'ready') this.onReachable()
     if (this.reachable) void this.recount()
     this.notify()
   }

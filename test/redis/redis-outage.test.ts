@@ -2,7 +2,12 @@
 // run, nothing is lost; stopped during checkouts, the responses do not change, touchpoints wait in
 // the shop's local buffer (the overflow dropped as store_unavailable) and are delivered once it is
 // back, with the outage and the recovery logged once each.
+import * as bullmq from 'bullmq'
+import IORedis from 'ioredis'
+import pino from 'pino'
 import { LOG_MESSAGES } from '../../src/logger'
+import { createRedisStore } from '../../src/redis/store'
+import { systemClock } from '../../src/types'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { deliveredIds, getJson, postOrder, runLoad, startChild, trackReplies, waitFor, type Child } from './processes'
 import { describeOwnRedis, RedisServer, uniquePrefix } from './redis-server'
@@ -90,4 +95,61 @@ describeOwnRedis('Redis failing', () => {
     expect(messages(roomy).filter((m) => m === LOG_MESSAGES.storeUnavailable[1])).toHaveLength(1)
     expect(messages(roomy).filter((m) => m === LOG_MESSAGES.storeReachable[1])).toHaveLength(1)
   })
+
+  test('Redis gone while BullMQ sets the queue up (its version check unanswered): once Redis is back, the buffered touchpoints are enqueued', async () => {
+    const redis = await RedisServer.start()
+    server = redis
+    // BullMQ's own first command on the producer (INFO, without a callback: ioredis's ready check
+    // passes one), held until Redis is down, as on a loaded machine where Redis stops before it is
+    // answered.
+    let holdSetup: (() => Promise<void>) | undefined = () => redis.stop()
+    class SlowSetupRedis extends IORedis {
+      constructor(...args: ConstructorParameters<typeof IORedis>) {
+        super(...args)
+        if (this.options.connectionName !== 'transactionale-producer') return
+        const info = this.info.bind(this) as (...a: unknown[]) => Promise<string>
+        Object.assign(this, {
+          info: (...a: unknown[]): Promise<string> => {
+            const hold = holdSetup
+            if (a.length > 0 || hold === undefined) return info(...a)
+            holdSetup = undefined
+            return hold().then(() => info())
+          },
+        })
+      }
+    }
+    const store = createRedisStore(
+      { connection: redis.url, prefix: uniquePrefix('setup'), worker: false },
+      {
+        pollMs: 100,
+        connectWaitMs: 5000,
+        load: (name) => (name === 'bullmq' ? bullmq : { default: SlowSetupRedis }),
+      },
+    )
+    try {
+      await store.open({
+        maxSize: 1000,
+        dedupeWindowMs: 60_000,
+        dedupeMaxEntries: 1000,
+        leaseMs: 30_000,
+        clock: systemClock,
+        logger: pino({ level: 'silent' }),
+      })
+      expect(holdSetup).toBeUndefined()
+      const touchpoint = { body: '{"order":"a"}', orderId: 'a', dedupeKey: 'a', receivedAt: Date.now() }
+      let result: string | undefined
+      void store.add(touchpoint).then((r) => (result = r))
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      expect(result).toBeUndefined() // buffered
+      expect(store.counts().waiting).toBe(0)
+
+      await redis.start()
+      await waitFor(() => result !== undefined, 'the buffered touchpoint enqueued', 15_000)
+      expect(result).toBe('added')
+      expect((await store.queueStats()).waiting).toBe(1)
+    } finally {
+      // Bounded: a store whose add went back to the buffer waits for it at close.
+      await Promise.race([store.close(), new Promise((resolve) => setTimeout(resolve, 6000).unref())])
+    }
+  }, 40_000)
 })
