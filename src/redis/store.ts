@@ -564,26 +564,39 @@ export class RedisStore implements RedisTouchpointStore {
       clearTimeout(sleep.timer)
       sleep.resolve()
     }
-    // Adds already under way finish; what only this process holds gets one last chance.
-    await Promise.allSettled([...this.adding])
+    // What only this process holds gets one last chance (before the adds under way are waited for:
+    // an add that failed twice while connected waits in the buffer, and would wait for ever).
+    // Nothing goes to the buffer from now on: an add failing while closing fails.
     const held = this.buffer.splice(0)
-    if (this.reachable) {
-      await Promise.allSettled(
-        held.map((b) => this.enqueue(b.touchpoint, true).then(b.resolve, () => b.resolve('unavailable'))),
-      )
-    } else {
-      for (const b of held) b.resolve('unavailable')
+    const lastChance: Promise<void>[] = []
+    for (const b of held) {
+      if (!this.reachable) b.resolve('unavailable')
+      else lastChance.push(this.enqueue(b.touchpoint, true).then(b.resolve, () => b.resolve('unavailable')))
     }
-    await Promise.allSettled([...this.adding])
-    this.releaseHeld(this.held.length)
-    // Bounded: a Redis that does not come back within the deadline leaves those jobs to its lock.
-    await withDeadline(Promise.allSettled([...this.completing]), ADD_DEADLINE_MS).catch(() => undefined)
-    await this.giveBack([...this.prefetched.splice(0), ...this.claimed.values()])
+    // Bounded, as everything below: a Redis that is up but does not answer (frozen, overloaded)
+    // must not hold the shop's shutdown; past the deadline the connections are cut.
+    const redisDone = async (): Promise<void> => {
+      await Promise.allSettled([...lastChance, ...this.adding])
+      this.releaseHeld(this.held.length)
+      // A Redis that does not come back within the deadline leaves those jobs to its lock.
+      await withDeadline(Promise.allSettled([...this.completing]), ADD_DEADLINE_MS).catch(() => undefined)
+      await this.giveBack([...this.prefetched.splice(0), ...this.claimed.values()])
+    }
+    await withDeadline(redisDone(), 2 * ADD_DEADLINE_MS).catch(() =>
+      this.logError('close', new Error('Redis did not answer in time')),
+    )
     this.claimed.clear()
     this.state = 'closed'
-    await this.worker?.close().catch((error: unknown) => this.logError('close', error))
-    await this.queue?.close().catch((error: unknown) => this.logError('close', error))
-    await Promise.all([quit(this.producer), quit(this.workerConnection)])
+    const disconnect = async (): Promise<void> => {
+      await this.worker?.close().catch((error: unknown) => this.logError('close', error))
+      await this.queue?.close().catch((error: unknown) => this.logError('close', error))
+      await Promise.all([quit(this.producer), quit(this.workerConnection)])
+    }
+    // BullMQ's worker.close() waits for a blocking wait to end (up to its drainDelay, 5 s).
+    await withDeadline(disconnect(), 2 * ADD_DEADLINE_MS).catch(() => {
+      this.producer?.disconnect()
+      this.workerConnection?.disconnect()
+    })
   }
 
   private enqueue(touchpoint: NewTouchpoint, closing = false, again = false): Promise<AddResult> {
@@ -828,6 +841,8 @@ export class RedisStore implements RedisTouchpointStore {
       try {
         job = await worker.getNextJob(token, { block: true })
       } catch (error) {
+        // Closing cuts a blocking wait short: not an error.
+        if (this.state !== 'open') return
         this.logError('wait', error)
         await this.sleep(this.pollMs)
         continue

@@ -96,6 +96,48 @@ describeOwnRedis('Redis failing', () => {
     expect(messages(roomy).filter((m) => m === LOG_MESSAGES.storeReachable[1])).toHaveLength(1)
   })
 
+  test('close() with a touchpoint back in the local buffer (its add never answered: Redis frozen) ends within its deadline (the connections cut), the touchpoint reported unavailable, not held until Redis answers', async () => {
+    const redis = await RedisServer.start()
+    server = redis
+    const lines: string[] = []
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) })
+    const store = createRedisStore(
+      { connection: redis.url, prefix: uniquePrefix('frozen'), worker: false },
+      { pollMs: 60_000 },
+    )
+    try {
+      await store.open({
+        maxSize: 1000,
+        dedupeWindowMs: 60_000,
+        dedupeMaxEntries: 1000,
+        leaseMs: 30_000,
+        clock: systemClock,
+        logger,
+      })
+      redis.pause()
+      let result: string | undefined
+      void store
+        .add({ body: '{"order":"f"}', orderId: 'f', dedupeKey: 'f', receivedAt: Date.now() })
+        .then((r) => (result = r))
+      // Unanswered past its deadline, sent again, unanswered again: Redis counted unreachable, the
+      // touchpoint in the local buffer.
+      await waitFor(
+        () => lines.some((l) => l.includes(LOG_MESSAGES.storeUnavailable[1])),
+        'Redis counted unreachable',
+        20_000,
+      )
+      expect(result).toBeUndefined()
+      const started = Date.now()
+      await store.close()
+      // Closing unanswered (BullMQ's queue close, QUIT): the connections cut past the deadline (10 s).
+      expect(Date.now() - started).toBeLessThan(13_000)
+      expect(result).toBe('unavailable')
+    } finally {
+      redis.resume()
+      await Promise.race([store.close(), new Promise((resolve) => setTimeout(resolve, 6000).unref())])
+    }
+  }, 40_000)
+
   test('Redis gone while BullMQ sets the queue up (its version check unanswered): once Redis is back, the buffered touchpoints are enqueued', async () => {
     const redis = await RedisServer.start()
     server = redis

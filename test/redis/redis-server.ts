@@ -97,6 +97,15 @@ export class RedisServer {
     client.disconnect()
   }
 
+  /** Freezes the server (SIGSTOP): connections stay open, nothing is answered; `resume()` ends it. */
+  pause(): void {
+    this.child?.kill('SIGSTOP')
+  }
+
+  resume(): void {
+    this.child?.kill('SIGCONT')
+  }
+
   /** A clean shutdown: the AOF is flushed, as in a restart by an operator. */
   async stop(): Promise<void> {
     const child = this.child
