@@ -7,6 +7,7 @@ import IORedis from 'ioredis'
 import pino from 'pino'
 import { LOG_MESSAGES } from '../../src/logger'
 import { createRedisStore } from '../../src/redis/store'
+import type { StoreContext } from '../../src/stores/store'
 import { systemClock } from '../../src/types'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { deliveredIds, getJson, postOrder, runLoad, startChild, trackReplies, waitFor, type Child } from './processes'
@@ -40,6 +41,16 @@ async function shop(env: Record<string, string>): Promise<Child> {
 }
 
 const messages = (child: Child): unknown[] => child.lines.map((l) => l.msg)
+
+/** What the middleware would open a store in this process with. */
+const storeContext = (logger: StoreContext['logger']): StoreContext => ({
+  maxSize: 1000,
+  dedupeWindowMs: 60_000,
+  dedupeMaxEntries: 1000,
+  leaseMs: 30_000,
+  clock: systemClock,
+  logger,
+})
 
 describeOwnRedis('Redis failing', () => {
   test('Redis restarted (AOF) in the middle of 600 orders at 200/s over two shops: every order delivered', async () => {
@@ -106,14 +117,7 @@ describeOwnRedis('Redis failing', () => {
       { pollMs: 60_000 },
     )
     try {
-      await store.open({
-        maxSize: 1000,
-        dedupeWindowMs: 60_000,
-        dedupeMaxEntries: 1000,
-        leaseMs: 30_000,
-        clock: systemClock,
-        logger,
-      })
+      await store.open(storeContext(logger))
       redis.pause()
       let result: string | undefined
       void store
@@ -169,14 +173,7 @@ describeOwnRedis('Redis failing', () => {
       },
     )
     try {
-      await store.open({
-        maxSize: 1000,
-        dedupeWindowMs: 60_000,
-        dedupeMaxEntries: 1000,
-        leaseMs: 30_000,
-        clock: systemClock,
-        logger: pino({ level: 'silent' }),
-      })
+      await store.open(storeContext(pino({ level: 'silent' })))
       expect(holdSetup).toBeUndefined()
       const touchpoint = { body: '{"order":"a"}', orderId: 'a', dedupeKey: 'a', receivedAt: Date.now() }
       let result: string | undefined
