@@ -67,7 +67,10 @@ export interface QueueStats {
 
 /** A Redis store: a {@link TouchpointStore}, plus the queue-wide counts. */
 export interface RedisTouchpointStore extends TouchpointStore {
-  /** Queue-wide counts read from Redis (all instances); rejects while Redis is unreachable. */
+  /**
+   * Queue-wide counts read from Redis (all instances); rejects while Redis is unreachable, or when it
+   * does not answer within 5 s.
+   */
   queueStats(): Promise<QueueStats>
 }
 
@@ -506,7 +509,13 @@ export class RedisStore implements RedisTouchpointStore {
   async queueStats(): Promise<QueueStats> {
     const queue = this.queue
     if (this.state !== 'open' || queue === undefined) return { waiting: 0, delayed: 0, active: 0, failed: 0 }
-    const c = await queue.getJobCounts('wait', 'prioritized', 'delayed', 'active', 'failed')
+    // Bounded: a Redis that does not answer (or a command dropped by a quick reconnection of the
+    // producer, which does not resend) must not hang the caller (the CLI, a dashboard).
+    const c = await withDeadline(
+      queue.getJobCounts('wait', 'prioritized', 'delayed', 'active', 'failed'),
+      ADD_DEADLINE_MS,
+      'the counts',
+    )
     return {
       waiting: (c.wait ?? 0) + (c.prioritized ?? 0),
       delayed: c.delayed ?? 0,
@@ -1022,10 +1031,10 @@ async function quit(client: IORedis | undefined): Promise<void> {
  */
 const ADD_DEADLINE_MS = 5000
 
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+function withDeadline<T>(promise: Promise<T>, ms: number, what = 'the add'): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
-      const error = new Error('Connection is closed. (the add did not settle in time)') as Error & { code?: string }
+      const error = new Error(`Connection is closed. (${what} did not settle in time)`) as Error & { code?: string }
       error.code = 'ECONNRESET'
       reject(error)
     }, ms)

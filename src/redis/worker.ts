@@ -47,7 +47,7 @@ export interface TouchpointWorker {
   close(options?: CloseOptions): Promise<CloseSummary>
   /** This process's counts; synchronous. */
   stats(): WorkerStats
-  /** Queue-wide counts, read from Redis. */
+  /** Queue-wide counts, read from Redis; rejects while Redis is unreachable or does not answer within 5 s. */
   queueStats(): Promise<QueueStats>
 }
 

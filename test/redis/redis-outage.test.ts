@@ -142,6 +142,26 @@ describeOwnRedis('Redis failing', () => {
     }
   }, 40_000)
 
+  test('queueStats() on a Redis that does not answer (frozen) rejects within its deadline instead of hanging its caller', async () => {
+    const redis = await RedisServer.start()
+    server = redis
+    const store = createRedisStore(
+      { connection: redis.url, prefix: uniquePrefix('stats'), worker: false },
+      { pollMs: 60_000 },
+    )
+    try {
+      await store.open(storeContext(pino({ level: 'silent' })))
+      expect(await store.queueStats()).toEqual({ waiting: 0, delayed: 0, active: 0, failed: 0 })
+      redis.pause()
+      const started = Date.now()
+      await expect(store.queueStats()).rejects.toThrow('did not settle in time')
+      expect(Date.now() - started).toBeLessThan(8000)
+    } finally {
+      redis.resume()
+      await store.close()
+    }
+  }, 40_000)
+
   test('Redis gone while BullMQ sets the queue up (its version check unanswered): once Redis is back, the buffered touchpoints are enqueued', async () => {
     const redis = await RedisServer.start()
     server = redis
