@@ -591,7 +591,7 @@ export class RedisStore implements RedisTouchpointStore {
       await withDeadline(Promise.allSettled([...this.completing]), ADD_DEADLINE_MS).catch(() => undefined)
       await this.giveBack([...this.prefetched.splice(0), ...this.claimed.values()])
     }
-    await withDeadline(redisDone(), 2 * ADD_DEADLINE_MS).catch(() =>
+    await withDeadline(redisDone(), CLOSE_STEP_MS).catch(() =>
       this.logError('close', new Error('Redis did not answer in time')),
     )
     this.claimed.clear()
@@ -602,7 +602,7 @@ export class RedisStore implements RedisTouchpointStore {
       await Promise.all([quit(this.producer), quit(this.workerConnection)])
     }
     // BullMQ's worker.close() waits for a blocking wait to end (up to its drainDelay, 5 s).
-    await withDeadline(disconnect(), 2 * ADD_DEADLINE_MS).catch(() => {
+    await withDeadline(disconnect(), CLOSE_STEP_MS).catch(() => {
       this.producer?.disconnect()
       this.workerConnection?.disconnect()
     })
@@ -1030,6 +1030,12 @@ async function quit(client: IORedis | undefined): Promise<void> {
  * second a duplicate — an order without one may then be sent twice, never lost.
  */
 const ADD_DEADLINE_MS = 5000
+/**
+ * The longest each step of close() waits for Redis (the last adds, completions and give-backs; then
+ * BullMQ's closes and QUIT, which wait up to the worker's 5 s blocking wait) before cutting the
+ * connections.
+ */
+const CLOSE_STEP_MS = 2 * ADD_DEADLINE_MS
 
 function withDeadline<T>(promise: Promise<T>, ms: number, what = 'the add'): Promise<T> {
   return new Promise<T>((resolve, reject) => {
