@@ -6,13 +6,23 @@ export type { Options, Mapper, MapperResult, DedupeKey } from './options'
 export { memoryStore } from './stores/memory-store'
 export type {
   TouchpointStore,
+  SelfDeliveringStore,
+  AnyStore,
+  CountingStore,
   StoreContext,
   StoreCounts,
   NewTouchpoint,
   StoredTouchpoint,
+  Claim,
+  Settlement,
   DeadLetter,
   AddResult,
-} from './stores/store'
+  TouchpointOutbox,
+  OutboxEntry,
+  OutboxStats,
+} from './stores/contracts'
+export type { Engine, EngineParts, EngineStats } from './delivery/engine'
+export type { Deliverer } from './delivery/deliver'
 export type { Customer, WirePayload } from './payload'
 import './locals' // types res.locals.transactionale (a global augmentation of Express.Locals)
 export { WIRE_NAMES } from './payload'

@@ -1,6 +1,6 @@
 /**
  * The factory: validates the options and builds every part once (route matcher, HTTP client,
- * store, pump, ledger, pipeline), then returns the middleware that hands each matched response to
+ * store, engine, ledger, pipeline), then returns the middleware that hands each matched response to
  * the pipeline — entirely after the response — and the lifecycle methods hung on it.
  */
 import type { NextFunction, Request, Response } from 'express'
@@ -12,6 +12,7 @@ import { createPipeline } from './pipeline'
 import { createResponseHook } from './response-hook'
 import { createRouteMatcher } from './route-matcher'
 import { memoryStore } from './stores/memory-store'
+import { countsOf } from './stores/contracts'
 import type { OutageState } from './delivery/outage'
 
 export type { CloseSummary } from './delivery/assemble'
@@ -82,8 +83,8 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
   const settings = resolveOptions(options)
   const matches = createRouteMatcher(settings.route, settings.methods)
   const store = settings.store ?? memoryStore()
-  const { log, clock, ledger, pump, observers, shutdown } = assembleDelivery(settings, store, deps)
-  const pipeline = createPipeline(settings, { pump, ledger, log, clock, durable: store.durable })
+  const { log, clock, ledger, engine, observers, shutdown } = assembleDelivery(settings, store, deps)
+  const pipeline = createPipeline(settings, { engine, ledger, log, clock, durable: store.durable })
   let closing: Promise<CloseSummary> | undefined
 
   // The default mapper reads res.locals only: no need to watch what the handler sends.
@@ -105,19 +106,19 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
   } as TouchpointMiddleware
 
   const flush = async (): Promise<void> => {
-    // The pipeline feeds the pump, so wait for it first, and again if more arrived meanwhile.
+    // The pipeline feeds the engine, so wait for it first, and again if more arrived meanwhile.
     do {
       await pipeline.settled()
-      await pump.flush()
+      await engine.flush()
     } while (pipeline.mapping > 0)
   }
 
   const stats = (): TouchpointStats => {
-    const counts = store.counts()
+    const counts = countsOf(store)
     return {
       ...ledger.counts(),
       mapping: pipeline.mapping,
-      ...pump.stats(),
+      ...engine.stats(),
       store: { kind: store.kind, waiting: counts.waiting, deadLetters: counts.deadLetters },
     }
   }
@@ -129,7 +130,7 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     if (pending === 0) return
     log.write('exitPending', {
       pending,
-      orderIds: store.durable ? [] : pump.pendingOrderIds(EXIT_ORDER_IDS),
+      orderIds: store.durable ? [] : engine.pendingOrderIds(EXIT_ORDER_IDS),
       fix: 'await touchpoint.close() before process.exit()',
     })
   }
@@ -140,7 +141,7 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
   middleware.close = (closeOptions = {}) => {
     closing ??= (async () => {
       // A durable store keeps what waits: wait only for what is being mapped, stored or sent.
-      const settled = store.durable ? pipeline.settled().then(() => pump.settleInFlight()) : flush()
+      const settled = store.durable ? pipeline.settled().then(() => engine.settleInFlight()) : flush()
       const summary = await shutdown(closeTimeout(closeOptions.timeoutMs), settled)
       liveMiddlewares.delete(onExit)
       if (liveMiddlewares.size === 0) process.off('exit', onProcessExit)

@@ -10,7 +10,7 @@ import { reportUnknownKeys, unknownName } from './did-you-mean'
 import { isPinoCompatible, type TouchpointLogger } from './logger'
 import type { Customer, ValidCustomer } from './payload'
 import { compileRoute, type RoutePattern } from './route-matcher'
-import type { TouchpointStore } from './stores/store'
+import type { AnyStore } from './stores/contracts'
 
 /** What a mapper may return: the customer, or `null`/`undefined` for "do not send for this order". */
 export type MapperResult = Customer | null | undefined
@@ -113,7 +113,7 @@ export interface Options {
    * Where touchpoints wait for delivery. Defaults to `memoryStore()` (this process's memory: lost on
    * exit). `sqliteStore({ path })` from `express-transactionale/sqlite` keeps them on disk.
    */
-  store?: TouchpointStore
+  store?: AnyStore
   /**
    * For serverless hosts that freeze the function after the response (Vercel, AWS Lambda): receives,
    * for each order, a promise of its work from the end of the response until its touchpoint is
@@ -359,18 +359,21 @@ function parseHooks(value: unknown, report: Report): Hooks {
   return hooks
 }
 
-const STORE_METHODS = ['open', 'add', 'claim', 'delivered', 'retry', 'failed', 'release', 'drain', 'counts', 'close']
+/** What a store that our pump drives must have, and what a store with its own engine has instead. */
+const QUEUE_METHODS = ['open', 'add', 'claim', 'settle', 'close']
+const ENGINE_METHODS = ['start', 'counts']
 
-function parseStore(value: unknown, report: Report): TouchpointStore | undefined {
+function parseStore(value: unknown, report: Report): AnyStore | undefined {
   if (value === undefined) return undefined
   const store = value as Record<string, unknown>
-  if (typeof value !== 'object' || value === null || STORE_METHODS.some((m) => typeof store[m] !== 'function')) {
+  const has = (methods: readonly string[]): boolean => methods.every((m) => typeof store[m] === 'function')
+  if (typeof value !== 'object' || value === null || !(has(QUEUE_METHODS) || has(ENGINE_METHODS))) {
     report(
-      "must be a store: memoryStore() from 'express-transactionale' or sqliteStore({ path }) from 'express-transactionale/sqlite'",
+      "must be a store: memoryStore() from 'express-transactionale', sqliteStore({ path }) from 'express-transactionale/sqlite' or redisStore({ connection }) from 'express-transactionale/redis'",
     )
     return undefined
   }
-  return value as TouchpointStore
+  return value as AnyStore
 }
 
 type NestedName = keyof typeof NESTED_BOUNDS

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Request, Response } from 'express'
-import type { Pump } from './delivery/pump'
+import type { Engine } from './delivery/engine'
 import { describeError } from './hooks'
 import type { Ledger } from './ledger'
 import type { Log } from './logger'
@@ -24,7 +24,7 @@ export interface Pipeline {
 }
 
 export interface PipelineDeps {
-  readonly pump: Pump
+  readonly engine: Engine
   readonly ledger: Ledger
   readonly log: Log
   readonly clock: Clock
@@ -43,7 +43,7 @@ const TIMED_OUT = Symbol('mapper timed out')
 type Stored = { stored: Promise<void> } | void
 
 export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline {
-  const { pump, ledger, log, clock } = deps
+  const { engine, ledger, log, clock } = deps
   const durable = deps.durable
   let redirectWarned = false
 
@@ -131,7 +131,7 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
       log.write('countryDefaulted', () => ({ ...ledger.fields({ orderId, body }), defaulted: result.defaulted }))
     }
     if (settings.dryRun) return ledger.dryRun({ orderId, body })
-    const stored = pump.submit({
+    const stored = engine.submit({
       orderId,
       body,
       dedupeKey: dedupeKeyFor(customer, settings.dedupe.key, settings.dedupe.windowMs),
@@ -208,7 +208,7 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
         // Serverless hosts freeze after the response: keep them up until the touchpoint is on disk
         // (durable store) or settled (memory store, where nothing else would survive the freeze).
         const until = new Promise<void>((resolve) => {
-          then = (stored) => resolve(durable ? stored?.stored : pump.flush())
+          then = (stored) => resolve(durable ? stored?.stored : engine.flush())
         })
         try {
           settings.waitUntil(until)

@@ -1,17 +1,19 @@
 /**
  * The delivery half, assembled once for whoever delivers — the middleware in a shop, `runWorker()`
  * in a worker process: the HTTP client, the ledger, the store opened with the package's settings,
- * the pump over it, and the shutdown they share (wait, stop, close the sockets and the store, sum up).
+ * the engine over it (our pump, or the store's own), and the shutdown they share (wait, stop, close the sockets and the store, sum up).
  */
 import { createHttpClient, type HttpClient } from '../http-client'
 import { createLedger, type Ledger } from '../ledger'
 import { createLog, type Log } from '../logger'
 import { createObservers, type Observers } from '../observe'
 import type { ResolvedOptions } from '../options'
-import type { TouchpointStore } from '../stores/store'
+import { isSelfDelivering, type AnyStore } from '../stores/contracts'
 import { clampDelay, systemClock, type Clock } from '../types'
 import { PACKAGE_NAME, PACKAGE_VERSION } from '../version'
-import { createPump, type Pump } from './pump'
+import { createDeliverer } from './deliver'
+import type { Engine, EngineParts } from './engine'
+import { createPump } from './pump'
 
 /** What `close()` reports. */
 export interface CloseSummary {
@@ -44,18 +46,18 @@ export interface DeliveryDeps {
 export interface Delivery {
   readonly log: Log
   readonly clock: Clock
-  readonly store: TouchpointStore
+  readonly store: AnyStore
   readonly ledger: Ledger
-  readonly pump: Pump
+  readonly engine: Engine
   readonly observers: Observers
   /**
-   * Waits for `settled` up to `timeoutMs`, then stops the pump (what is left is abandoned, or left
-   * in a durable store), destroys the sockets and closes the store. Never rejects.
+   * Waits for `settled` up to `timeoutMs`, then stops the engine (what is left is abandoned, or left
+   * in a durable store) and destroys the sockets. Never rejects.
    */
   shutdown(this: void, timeoutMs: number, settled: Promise<void>): Promise<CloseSummary>
 }
 
-export function assembleDelivery(options: DeliveryOptions, store: TouchpointStore, deps: DeliveryDeps = {}): Delivery {
+export function assembleDelivery(options: DeliveryOptions, store: AnyStore, deps: DeliveryDeps = {}): Delivery {
   const log = createLog(options.logger)
   const clock = deps.clock ?? systemClock
   const { queue } = options
@@ -73,46 +75,43 @@ export function assembleDelivery(options: DeliveryOptions, store: TouchpointStor
     log,
     clock,
   )
-  // Opening recovers what a durable store holds; the pump starts once it is open.
-  const opened = store.open({
-    maxSize: queue.maxSize,
-    dedupeWindowMs: options.dedupe.windowMs,
-    dedupeMaxEntries: options.dedupe.maxEntries,
-    // A claim outlives any attempt: the deadline of one attempt, with a wide margin.
-    leaseMs: Math.max(60_000, options.timeoutMs * 3),
-    clock,
-    logger: log.logger,
-  })
   const observers = createObservers()
-  const pump = createPump(
+  const deliverer = createDeliverer(
     { concurrency: queue.concurrency, maxConcurrency: queue.maxConcurrency, retry: options.retry },
-    {
-      store,
-      opened,
-      send: deps.send ?? client.send,
-      ledger,
-      log,
-      clock,
-      random: deps.random ?? Math.random,
-      observers,
-    },
+    { send: deps.send ?? client.send, ledger, log, clock, random: deps.random ?? Math.random, observers },
   )
+  const parts: EngineParts = {
+    deliverer,
+    ledger,
+    log,
+    clock,
+    context: {
+      maxSize: queue.maxSize,
+      dedupeWindowMs: options.dedupe.windowMs,
+      dedupeMaxEntries: options.dedupe.maxEntries,
+      // A claim outlives any attempt: the deadline of one attempt, with a wide margin.
+      leaseMs: Math.max(60_000, options.timeoutMs * 3),
+      clock,
+      logger: log.logger,
+    },
+  }
+  // Opening recovers what a durable store holds; the engine starts delivering once it is open.
+  const engine = isSelfDelivering(store) ? store.start(parts) : createPump(store, parts)
 
   return {
     log,
     clock,
     store,
     ledger,
-    pump,
+    engine,
     observers,
     async shutdown(timeoutMs, settled) {
       let deadline: NodeJS.Timeout | undefined
       const expired = new Promise<void>((resolve) => (deadline = clock.setTimeout(resolve, clampDelay(timeoutMs))))
       await Promise.race([settled, expired])
       if (deadline !== undefined) clock.clearTimeout(deadline)
-      const left = await pump.stop()
+      const left = await engine.stop()
       client.destroy()
-      await store.close().catch(() => undefined)
       if (left.persisted > 0) log.write('persisted', { persisted: left.persisted })
       const c = ledger.counts()
       return {

@@ -1,312 +1,164 @@
 /**
- * The pump: moves touchpoints from the store to the HTTP client, up to the concurrency limit the
- * outage state machine allows, and settles each attempt — in the store (delivered / retry at /
- * failed) and in the ledger (one outcome, its log line, its hook). It knows touchpoints, never SQL.
+ * The pump: our engine for the stores that do not bring their own (memory, SQLite). It claims due
+ * touchpoints from the store, as many as `deliver()` has free slots for, runs `deliver()` on each and
+ * hands the settlement back to the store. It knows touchpoints, never SQL.
+ *
+ * Lifecycle: `opening` (the store recovers what it holds; adds wait) → `running` → `draining`
+ * (`settleInFlight()`: nothing new is claimed) → `stopped`. The pump is woken by its own adds, by
+ * the store (`onAvailable`), by a due time it read from the last claim, by the end of an outage
+ * pause, and by its own retry timer after a failed claim, so a touchpoint that is due never waits
+ * for the next order.
  */
-import type { HttpClient, HttpResult } from '../http-client'
-import type { Ledger } from '../ledger'
-import type { Log } from '../logger'
-import type { Observers } from '../observe'
-import type { NewTouchpoint, StoredTouchpoint, TouchpointStore } from '../stores/store'
-import type { Clock } from '../types'
-import { adaptiveLimit, fixedLimit } from './concurrency'
-import { createOutage, type OutageState } from './outage'
-import { classify, NOT_CONNECTED, type RetrySettings, type Verdict } from './retry-policy'
+import type { Settlement, StoredTouchpoint, TouchpointStore } from '../stores/contracts'
+import { countsOf } from '../stores/contracts'
+import type { Engine, EngineParts, StopResult } from './engine'
 
-export interface PumpSettings {
-  /** A fixed number of requests in flight, or `'auto'` (adaptive, up to `maxConcurrency`). */
-  readonly concurrency: number | 'auto'
-  readonly maxConcurrency: number
-  readonly retry: RetrySettings
-}
+/** After a claim that failed (the store logged why), the pump tries again this much later. */
+export const CLAIM_RETRY_MS = 1000
 
-export interface PumpDeps {
-  readonly store: TouchpointStore
-  /** Resolves (or rejects) once the store is open: nothing is added or claimed before. */
-  readonly opened: Promise<void>
-  readonly send: HttpClient
-  readonly ledger: Ledger
-  readonly log: Log
-  readonly clock: Clock
-  readonly random: () => number
-  /** Instruments watching each attempt (metrics); none by default. */
-  readonly observers?: Observers
-}
+type Phase = 'opening' | 'running' | 'draining' | 'stopped'
 
-/** The pump's gauges, for `stats()`. */
-export interface PumpStats {
-  /** This process's touchpoints waiting to be sent (being stored, queued, or waiting for a retry). */
-  queued: number
-  /** HTTP attempts under way. */
-  inFlight: number
-  /** The outage state. */
-  state: OutageState
-  /** Requests allowed in flight now: the concurrency limit, as the outage state allows it (0 while paused). */
-  limit: number
-}
-
-/** What stopping left behind. */
-export interface StopResult {
-  /** Dropped as `shutdown` (a non-durable store): queued or in flight at the deadline. */
-  readonly abandoned: number
-  /** Left in a durable store for the next start. */
-  readonly persisted: number
-}
-
-export interface Pump {
-  /** Hands a touchpoint to the store; resolves once it is stored, or counted as deduped or dropped. Never rejects. */
-  submit(touchpoint: NewTouchpoint): Promise<void>
-  /** Resolves when nothing is being stored, waiting, claimed or in flight. All callers share one promise. */
-  flush(): Promise<void>
-  /** Resolves when nothing this process holds is being stored or in flight (claims nothing new meanwhile). */
-  settleInFlight(): Promise<void>
-  /** Stops for good: cancels timers, reports or persists what is left (see {@link StopResult}). */
-  stop(): Promise<StopResult>
-  /** Order ids of touchpoints waiting or in flight, at most `limit` (for the exit warning). */
-  pendingOrderIds(limit: number): string[]
-  stats(): PumpStats
-}
-
-export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
-  const { store, send, ledger, log, clock } = deps
-  // In flight, with when each attempt started; a Map keeps insertion order, so the first is the oldest.
-  const inFlight = new Map<StoredTouchpoint, number>()
-  let storing = 0 // adds not yet resolved
-  // This process's touchpoints between submit and claim (or retry and claim), counted here rather
-  // than read from the store so that, at every moment, each order is in exactly one gauge or outcome.
-  let queued = 0
-  let claiming = false
-  let kickAgain = false // new work arrived while a claim was out (see newWork)
-  let draining = false // settleInFlight(): claim nothing new
-  let stopped = false
-  let dueTimer: NodeJS.Timeout | undefined
-  let idle: { promise: Promise<void>; resolve: () => void; whenEmpty: boolean } | undefined
-  let open = false
-  const opened = deps.opened.then(
-    () => {
-      open = true
-      kick()
-    },
-    (error: unknown) => {
-      // Every add will fail and be counted as a store error; the store has said why.
-      log.write('storeFailed', { error: error instanceof Error ? error.message.slice(0, 300) : typeof error })
-    },
-  )
-
-  const outage = createOutage(settings.retry, { clock, random: deps.random, log, onProbe: () => kick() })
-  const limiter =
-    settings.concurrency === 'auto'
-      ? adaptiveLimit(
-          {
-            max: settings.maxConcurrency,
-            onChange: (limit, reason) => log.write('concurrencyChanged', { limit, reason }),
-          },
-          clock,
-        )
-      : fixedLimit(settings.concurrency)
-  const oldestStart = (): number | undefined => {
-    for (const started of inFlight.values()) return started
-    return undefined
-  }
-
-  /**
-   * Outcomes handed to the store and not recorded yet (a SQLite group commit, a Redis completion):
-   * flush() waits for them too, so once it resolves the store holds each outcome (a delivered
-   * touchpoint's customer data is gone from it). close() does not: the store's own close settles them.
-   */
+export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
+  const { deliverer, ledger, log, clock } = parts
+  let phase: Phase = 'opening'
+  let openFailed = false
+  /** Adds not yet answered by the store. */
+  let storing = 0
+  /** Settlements handed to the store and not yet recorded (a SQLite group commit). */
   let recording = 0
-  const recorded = (): void => {
-    recording--
-    checkIdle()
-  }
-  const record = (outcome: Promise<void>): void => {
-    recording++
-    outcome.then(recorded, recorded)
-  }
+  let claiming = false
+  /** Something new may be claimable since the claim under way began. */
+  let wokenDuringClaim = false
+  let timer: { handle: NodeJS.Timeout; at: number } | undefined
+  const waiters: { whenEmpty: boolean; resolve: () => void }[] = []
+
+  const waiting = (): number => countsOf(store).waiting
+  // What waits for this process: what is being stored, and, in a store only this process drains
+  // (memory), what waits in it. A durable store's waiting touchpoints count in `store.waiting`.
+  const queued = (): number => storing + (store.durable ? 0 : waiting())
 
   const isIdle = (whenEmpty: boolean): boolean =>
     storing === 0 &&
-    inFlight.size === 0 &&
+    deliverer.inFlight === 0 &&
     !claiming &&
-    (!whenEmpty || (recording === 0 && store.counts().waiting === 0))
+    (!whenEmpty || (recording === 0 && (phase === 'stopped' || openFailed || waiting() === 0)))
 
   const checkIdle = (): void => {
-    if (idle !== undefined && isIdle(idle.whenEmpty)) {
-      idle.resolve()
-      idle = undefined
+    for (let i = waiters.length - 1; i >= 0; i--) {
+      const waiter = waiters[i]!
+      if (isIdle(waiter.whenEmpty)) {
+        waiters.splice(i, 1)
+        waiter.resolve()
+      }
     }
   }
 
-  const waitIdle = (whenEmpty: boolean): Promise<void> => {
-    if (isIdle(whenEmpty)) return Promise.resolve()
-    if (idle === undefined || idle.whenEmpty !== whenEmpty) {
-      // A stricter wait (flush) replaces a laxer one only after settling it: never strand a caller.
-      const previous = idle
-      let resolve: () => void = () => undefined
-      const promise = new Promise<void>((r) => (resolve = r))
-      idle = { promise, resolve, whenEmpty }
-      if (previous !== undefined) void promise.then(previous.resolve)
+  const waitIdle = (whenEmpty: boolean): Promise<void> =>
+    isIdle(whenEmpty) ? Promise.resolve() : new Promise((resolve) => waiters.push({ whenEmpty, resolve }))
+
+  const wakeAt = (at: number): void => {
+    if (phase !== 'running') return
+    if (timer !== undefined) {
+      if (timer.at <= at) return
+      clock.clearTimeout(timer.handle)
     }
-    return idle.promise
-  }
-
-  /** Claims as many due touchpoints as there are free slots; one claim at a time. */
-  const kick = (): void => {
-    if (claiming) return
-    kickAgain = false
-    if (stopped || draining || !open) return
-    const limit = limiter.current(clock.now(), queued, inFlight.size, oldestStart())
-    const free = outage.allowance(limit) - inFlight.size
-    if (free <= 0) return checkIdle()
-    claiming = true
-    store.claim(free).then(
-      (claimed) => {
-        claiming = false
-        if (stopped) return void store.release(claimed)
-        // A durable store may hand over touchpoints another run or process stored: never below 0.
-        // A shared store may also have given this process's touchpoints to another: never above
-        // what the store holds (with the memory store, the two are always equal).
-        queued = Math.max(0, Math.min(queued - claimed.length, storing + store.counts().waiting))
-        for (const t of claimed) attempt(t)
-        if (claimed.length === free || kickAgain) kick()
-        else if (claimed.length === 0) scheduleDue()
-        checkIdle()
-      },
+    const handle = clock.setTimeout(
       () => {
-        // The store logged its own failure; try again when something new arrives or is due.
-        claiming = false
-        kickAgain = false
-        scheduleDue()
-        checkIdle()
-      },
-    )
-  }
-
-  // Touchpoints may become claimable without an add of this process: another process's, a lease
-  // that expired, a dead letter sent again.
-  store.onAvailable(() => newWork())
-
-  /**
-   * Something new may be claimable (an add of this process, or the store says so). During a claim
-   * (a slow store's round trip) it is noted, and claimed when the claim is back: else it would wait
-   * for the next add or poll. A slot freed during a claim is not noted: a claim that came back
-   * short found the store empty, and one that came back full claims again anyway.
-   */
-  const newWork = (): void => {
-    if (claiming) kickAgain = true
-    else kick()
-  }
-
-  /** Wakes the pump when the earliest touchpoint that is not due yet becomes due (retries after a restart). */
-  const scheduleDue = (): void => {
-    if (dueTimer !== undefined || outage.state === 'paused') return
-    const at = store.nextDueAt()
-    if (at === undefined) return
-    dueTimer = clock.setTimeout(
-      () => {
-        dueTimer = undefined
-        kick()
+        timer = undefined
+        wake()
       },
       Math.max(0, at - clock.now()),
     )
-    dueTimer.unref?.()
+    handle.unref?.()
+    timer = { handle, at }
   }
 
-  const { observers } = deps
-  const attempt = (t: StoredTouchpoint): void => {
-    const started = clock.now()
-    inFlight.set(t, started)
-    const attempts = t.attempts + 1
-    const probe = outage.state === 'probing'
-    const done = (result: HttpResult): void => {
-      if (!inFlight.delete(t)) return // abandoned at stop(): already reported or persisted
-      try {
-        const now = clock.now()
-        const verdict = classify(result, settings.retry, now)
-        limiter.sample(now, now - started, signalOf(verdict), inFlight.size + 1)
-        if (observers !== undefined && observers.size > 0) {
-          const status = result.kind === 'response' ? result.status : undefined
-          observers.attempt(
-            status === undefined
-              ? { durationMs: now - started, verdict: verdict.kind }
-              : { durationMs: now - started, verdict: verdict.kind, status },
-          )
-          if (verdict.kind === 'delivered') observers.delivered(now - t.receivedAt)
+  /** Claims as many due touchpoints as there are free slots; one claim at a time. */
+  const wake = (): void => {
+    if (claiming) {
+      wokenDuringClaim = true
+      return
+    }
+    if (phase !== 'running') return checkIdle()
+    const free = deliverer.freeSlots(queued())
+    if (free <= 0) return checkIdle()
+    claiming = true
+    wokenDuringClaim = false
+    store.claim(free).then(
+      (claim) => {
+        claiming = false
+        if (phase === 'stopped') {
+          for (const t of claim.touchpoints) void store.settle(t, { kind: 'released' })
+          return checkIdle()
         }
-        settle(t, attempts, verdict, probe)
-      } catch (error) {
-        log.write('internalError', { error: error instanceof Error ? error.name : typeof error })
-      }
-      kick()
+        for (const t of claim.touchpoints) attempt(t)
+        if (claim.touchpoints.length === free || wokenDuringClaim) wake()
+        else if (claim.nextDueAt !== undefined && deliverer.state !== 'paused') wakeAt(claim.nextDueAt)
+        checkIdle()
+      },
+      () => {
+        claiming = false
+        wakeAt(clock.now() + CLAIM_RETRY_MS)
+        checkIdle()
+      },
+    )
+  }
+
+  const record = (t: StoredTouchpoint, settlement: Settlement): void => {
+    recording++
+    const recorded = (): void => {
+      recording--
       checkIdle()
     }
-    // The package's client never rejects; an injected one might, and must not leak a rejection.
-    send(t.body).then(done, () => done({ kind: 'network', code: 'ERR_CLIENT' }))
+    store.settle(t, settlement).then(recorded, recorded)
   }
 
-  const settle = (t: StoredTouchpoint, made: number, verdict: Verdict, probe: boolean): void => {
-    if (verdict.kind === 'delivered') {
-      const attempts = made
-      record(store.delivered(t))
-      ledger.sent(t, attempts, verdict.status)
-      if (outage.delivered()) {
-        limiter.recovered()
-        // A shared store: the other processes may claim freely again.
-        store.resumeAll?.()
-      }
-      return
-    }
-    if (verdict.kind === 'final') {
-      const attempts = made
-      record(store.failed(t, attempts, `rejected (${verdict.status})`))
-      ledger.failed(t, attempts, 'rejected', { status: verdict.status }, verdict.keyRejected)
-      return
-    }
-    const detail = verdict.status !== undefined ? { status: verdict.status } : { error: verdict.error ?? 'ERR_NETWORK' }
-    // A probe that could not even connect tested the API, not the touchpoint (nothing reached the
-    // API, so nothing about the touchpoint can be the cause): beyond the touchpoint's first
-    // attempt, it uses up none, and an API that is down for hours turns no order into a failure
-    // (with `maxAttempts: 1`, every touchpoint still fails after one). An answer (5xx, 429), a
-    // timeout or a reset counts as any attempt does, so a touchpoint the API chokes on cannot
-    // probe forever.
-    const free = probe && t.attempts > 0 && verdict.error !== undefined && NOT_CONNECTED.has(verdict.error)
-    const attempts = free ? made - 1 : made
-    if (attempts >= settings.retry.maxAttempts) {
-      record(store.failed(t, attempts, `attempts_exhausted (${verdict.status ?? verdict.error ?? 'error'})`))
-      ledger.failed(t, attempts, 'attempts_exhausted', detail, false)
-    } else {
-      queued++
-      ledger.retried(t, attempts, detail)
-    }
-    const pausedUntil = outage.resumesAt()
-    outage.failed(verdict)
-    // A shared store pauses every process that shares it, for as long as this one pauses.
-    if (outage.state === 'paused' && outage.resumesAt() !== pausedUntil) store.pauseAll?.(outage.resumesAt())
-    if (attempts < settings.retry.maxAttempts) record(store.retry(t, attempts, outage.resumesAt()))
+  const attempt = (t: StoredTouchpoint): void => {
+    void deliverer.deliver(t).then((settlement) => {
+      // After stop(), the store has the touchpoint back already (or it was reported as dropped).
+      if (phase !== 'stopped') record(t, settlement)
+      wake()
+      checkIdle()
+    })
   }
+
+  deliverer.onWake(wake)
+  const opened = store
+    .open({ ...parts.context, onAvailable: wake })
+    .then(
+      () => {
+        if (phase === 'opening') phase = 'running'
+        wake()
+      },
+      (error: unknown) => {
+        // Every add is then counted as a store error; the store has logged why it could not open.
+        openFailed = true
+        if (phase === 'opening') phase = 'running'
+        log.write('storeFailed', { error: error instanceof Error ? error.message.slice(0, 300) : typeof error })
+        checkIdle()
+      },
+    )
 
   return {
     submit(touchpoint) {
-      if (stopped) {
+      if (phase === 'stopped') {
         ledger.dropped('closed', touchpoint)
         return Promise.resolve()
       }
       storing++
-      queued++
-      limiter.arrived(clock.now())
-      const added = open ? store.add(touchpoint) : opened.then(() => store.add(touchpoint))
-      return added.then(
+      deliverer.arrived()
+      const add = (): Promise<'added' | 'duplicate' | 'full' | 'unavailable'> =>
+        openFailed ? Promise.reject(new Error('store not open')) : store.add(touchpoint)
+      return (phase === 'opening' ? opened.then(add) : add()).then(
         (result) => {
           storing--
-          if (result === 'added') return newWork()
-          queued--
+          if (result === 'added') return wake()
           if (result === 'duplicate') ledger.deduped(touchpoint.orderId)
           else ledger.dropped(result === 'unavailable' ? 'store_unavailable' : 'queue_full', touchpoint)
           checkIdle()
         },
         () => {
           storing--
-          queued--
           ledger.dropped('store_error', touchpoint)
           checkIdle()
         },
@@ -314,26 +166,24 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
     },
     flush: () => waitIdle(true),
     settleInFlight() {
-      draining = true
+      if (phase === 'running' || phase === 'opening') phase = 'draining'
       return waitIdle(false)
     },
-    async stop() {
-      stopped = true
-      outage.stop()
-      if (dueTimer !== undefined) clock.clearTimeout(dueTimer)
-      dueTimer = undefined
-      const cut = [...inFlight.keys()]
-      inFlight.clear()
+    async stop(): Promise<StopResult> {
+      await opened
+      phase = 'stopped'
+      if (timer !== undefined) clock.clearTimeout(timer.handle)
+      timer = undefined
+      const cut = deliverer.stop()
       let abandoned = 0
       let persisted = 0
       if (store.durable) {
         // The requests in flight are cut by the caller destroying the sockets; the next start sends them again.
-        await store.release(cut)
-        queued += cut.length
-        persisted = store.counts().waiting
+        await Promise.all(cut.map((t) => store.settle(t, { kind: 'released' })))
+        persisted = waiting()
+        await store.close()
       } else {
-        const left = [...cut, ...(await store.drain())]
-        queued = 0
+        const left = [...cut, ...(await store.close())]
         abandoned = left.length
         if (abandoned > 0) log.write('abandoned', { pending: abandoned })
         for (const t of left) ledger.dropped('shutdown', t)
@@ -342,22 +192,11 @@ export function createPump(settings: PumpSettings, deps: PumpDeps): Pump {
       return { abandoned, persisted }
     },
     pendingOrderIds(limit) {
-      const ids: string[] = []
-      for (const t of inFlight.keys()) if (t.orderId !== undefined && ids.length < limit) ids.push(t.orderId)
-      for (const id of store.waitingOrderIds?.(limit - ids.length) ?? []) ids.push(id)
+      const ids = deliverer.inFlightOrderIds(limit)
+      const counting = store as { waitingOrderIds?: (limit: number) => string[] }
+      for (const id of counting.waitingOrderIds?.(limit - ids.length) ?? []) ids.push(id)
       return ids
     },
-    stats: () => ({
-      queued,
-      inFlight: inFlight.size,
-      state: outage.state,
-      limit: outage.allowance(limiter.limit),
-    }),
+    stats: () => ({ queued: queued(), inFlight: deliverer.inFlight, state: deliverer.state, limit: deliverer.limit }),
   }
-}
-
-/** What an attempt tells the concurrency limit: fine, an outage-like failure, or "too many requests". */
-function signalOf(verdict: Verdict): 'ok' | 'overload' | 'limited' {
-  if (verdict.kind !== 'retry') return 'ok'
-  return verdict.status === 429 || verdict.status === 503 ? 'limited' : 'overload'
 }

@@ -1,6 +1,6 @@
 /**
  * The memory store: today's bounded queue in one process's memory, and the default store. Nothing
- * survives the process; `drain()` hands what is left to the caller to report as dropped. It sits on
+ * survives the process; `close()` hands what is left to the caller to report as dropped. It sits on
  * the hot path of every order, so each method does its work synchronously and returns a promise
  * that is already settled, without closures or lookups per touchpoint.
  */
@@ -9,13 +9,15 @@ import { Fifo } from '../queue'
 import { systemClock, type Clock } from '../types'
 import type {
   AddResult,
-  DeadLetter,
+  Claim,
+  CountingStore,
   NewTouchpoint,
+  Settlement,
   StoreContext,
   StoreCounts,
   StoredTouchpoint,
   TouchpointStore,
-} from './store'
+} from './contracts'
 
 const WAITING = 0
 const CLAIMED = 1
@@ -56,19 +58,20 @@ class MemoryTouchpoint implements StoredTouchpoint {
 const ADDED: Promise<AddResult> = Promise.resolve('added')
 const DUPLICATE: Promise<AddResult> = Promise.resolve('duplicate')
 const FULL: Promise<AddResult> = Promise.resolve('full')
+const UNAVAILABLE: Promise<AddResult> = Promise.resolve('unavailable')
 const DONE: Promise<void> = Promise.resolve()
-const NONE: Promise<number> = Promise.resolve(0)
+const NOTHING: Promise<readonly StoredTouchpoint[]> = Promise.resolve([])
 
 /**
  * The in-memory store: a bounded FIFO of due touchpoints, retries waiting for their due time in a
  * small heap beside it, and dedupe keys in an LRU cache with the dedupe window as its TTL. Not
  * durable, keeps no dead letters. The default `store` of `transactionaleTouchpoint()`.
  */
-export function memoryStore(): TouchpointStore {
+export function memoryStore(): TouchpointStore & CountingStore {
   return new MemoryStore()
 }
 
-class MemoryStore implements TouchpointStore {
+class MemoryStore implements TouchpointStore, CountingStore {
   readonly kind = 'memory'
   readonly durable = false
 
@@ -83,7 +86,6 @@ class MemoryStore implements TouchpointStore {
   private readonly later: MemoryTouchpoint[] = []
   private seq = 0
   private closed = false
-  private listener: (() => void) | undefined
 
   open(context: StoreContext): Promise<void> {
     this.maxSize = context.maxSize
@@ -103,7 +105,7 @@ class MemoryStore implements TouchpointStore {
   }
 
   add(touchpoint: NewTouchpoint): Promise<AddResult> {
-    if (this.closed) return FULL
+    if (this.closed) return UNAVAILABLE
     const key = touchpoint.dedupeKey
     const seen = this.seen
     if (key !== undefined && seen !== undefined && seen.has(key)) return DUPLICATE
@@ -114,58 +116,51 @@ class MemoryStore implements TouchpointStore {
     return ADDED
   }
 
-  claim(limit: number): Promise<StoredTouchpoint[]> {
-    const out: StoredTouchpoint[] = []
-    if (this.closed) return Promise.resolve(out)
+  claim(limit: number): Promise<Claim> {
+    const touchpoints: StoredTouchpoint[] = []
+    if (this.closed) return Promise.resolve({ touchpoints, nextDueAt: undefined })
     if (this.later.length > 0) this.promoteDue()
-    while (out.length < limit) {
+    while (touchpoints.length < limit) {
       // Oldest due first across both queues, as a durable store orders by (due time, id).
       const t = this.next()
       if (t === undefined) break
       t.state = CLAIMED
-      out.push(t)
+      touchpoints.push(t)
     }
-    return Promise.resolve(out)
+    return Promise.resolve({ touchpoints, nextDueAt: this.later[0]?.dueAt })
   }
 
-  delivered(touchpoint: StoredTouchpoint): Promise<void> {
-    // The dedupe key stays in the cache until its TTL: a delivered order counts as seen.
-    const t = this.claimed(touchpoint)
-    if (t !== undefined) t.state = SETTLED
-    return DONE
-  }
-
-  retry(touchpoint: StoredTouchpoint, attempts: number, dueAt: number): Promise<void> {
+  settle(touchpoint: StoredTouchpoint, outcome: Settlement): Promise<void> {
     const t = this.claimed(touchpoint)
     if (t === undefined || this.closed) return DONE
-    t.state = WAITING
-    t.attempts = attempts
-    t.dueAt = dueAt
-    this.heapPush(t)
-    return DONE
-  }
-
-  failed(touchpoint: StoredTouchpoint): Promise<void> {
-    const t = this.claimed(touchpoint)
-    if (t === undefined) return DONE
-    t.state = SETTLED
-    // A failed order was never delivered: the same order may be submitted again.
-    if (t.dedupeKey !== undefined) this.seen?.delete(t.dedupeKey)
-    return DONE
-  }
-
-  release(touchpoints: readonly StoredTouchpoint[]): Promise<void> {
-    // Back to the front, keeping their order: they were the first in line when claimed.
-    for (let i = touchpoints.length - 1; i >= 0; i--) {
-      const t = this.claimed(touchpoints[i])
-      if (t === undefined) continue
-      t.state = WAITING
-      this.retriesDue.unshift(t)
+    switch (outcome.kind) {
+      case 'delivered':
+        // The dedupe key stays in the cache until its TTL: a delivered order counts as seen.
+        t.state = SETTLED
+        break
+      case 'failed':
+        t.state = SETTLED
+        // A failed order was never delivered: the same order may be submitted again.
+        if (t.dedupeKey !== undefined) this.seen?.delete(t.dedupeKey)
+        break
+      case 'retry':
+        t.state = WAITING
+        t.attempts = outcome.attempts
+        t.dueAt = outcome.dueAt
+        this.heapPush(t)
+        break
+      case 'released':
+        // Back to the front: it was first in line when claimed.
+        t.state = WAITING
+        this.retriesDue.unshift(t)
+        break
     }
     return DONE
   }
 
-  drain(): Promise<StoredTouchpoint[]> {
+  close(): Promise<readonly StoredTouchpoint[]> {
+    if (this.closed) return NOTHING
+    this.closed = true
     if (this.later.length > 0) this.promoteDue()
     const out: MemoryTouchpoint[] = [...this.retriesDue.drain(), ...this.ready.drain()]
     // Not yet due, in due order.
@@ -176,10 +171,6 @@ class MemoryStore implements TouchpointStore {
       if (t.dedupeKey !== undefined) this.seen?.delete(t.dedupeKey)
     }
     return Promise.resolve(out)
-  }
-
-  forget(dedupeKey: string): void {
-    this.seen?.delete(dedupeKey)
   }
 
   counts(): StoreCounts {
@@ -205,40 +196,6 @@ class MemoryStore implements TouchpointStore {
       if (t.orderId !== undefined) ids.push(t.orderId)
     }
     return ids
-  }
-
-  nextDueAt(): number | undefined {
-    // A retry that came due since the last claim (the pump asks right after a claim that found
-    // nothing, a little later by the clock) is no longer "next": say it is claimable now, or it
-    // would wait for the next add.
-    if (this.later.length > 0 && this.promoteDue() > 0) {
-      const listener = this.listener
-      if (listener !== undefined) queueMicrotask(listener)
-    }
-    return this.later[0]?.dueAt
-  }
-
-  onAvailable(listener: () => void): void {
-    // Nothing here becomes claimable without an add of this process except retries coming due:
-    // the pump learns from nextDueAt() when, and from this listener those that came due meanwhile.
-    this.listener = listener
-  }
-
-  deadLetters(): Promise<DeadLetter[]> {
-    return Promise.resolve([])
-  }
-
-  retryDeadLetters(): Promise<number> {
-    return NONE
-  }
-
-  purgeDeadLetters(): Promise<number> {
-    return NONE
-  }
-
-  close(): Promise<void> {
-    this.closed = true
-    return DONE
   }
 
   private waiting(): number {
@@ -267,15 +224,12 @@ class MemoryStore implements TouchpointStore {
     return fresh
   }
 
-  /** Moves retries whose time has come from the heap to the due queue, in due order; says how many. */
-  private promoteDue(): number {
+  /** Moves retries whose time has come from the heap to the due queue, in due order. */
+  private promoteDue(): void {
     const now = this.clock.now()
-    let moved = 0
     while (this.later.length > 0 && (this.later[0] as MemoryTouchpoint).dueAt <= now) {
       this.retriesDue.push(this.heapPop())
-      moved++
     }
-    return moved
   }
 
   private heapPush(t: MemoryTouchpoint): void {
