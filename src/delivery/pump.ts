@@ -9,7 +9,7 @@
  * pause, and by its own retry timer after a failed claim, so a touchpoint that is due never waits
  * for the next order.
  */
-import type { Settlement, StoredTouchpoint, TouchpointStore } from '../stores/contracts'
+import type { AddResult, Settlement, StoredTouchpoint, TouchpointStore } from '../stores/contracts'
 import { countsOf } from '../stores/contracts'
 import type { Engine, EngineParts, StopResult } from './engine'
 
@@ -22,8 +22,9 @@ export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
   const { deliverer, ledger, log, clock } = parts
   let phase: Phase = 'opening'
   let openFailed = false
-  /** Adds not yet answered by the store. */
+  /** Adds not yet answered by the store, and of those, adds waiting for the store to open. */
   let storing = 0
+  let beforeOpen = 0
   /** Settlements handed to the store and not yet recorded (a SQLite group commit). */
   let recording = 0
   let claiming = false
@@ -34,8 +35,9 @@ export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
 
   const waiting = (): number => countsOf(store).waiting
   // What waits for this process: what is being stored, and, in a store only this process drains
-  // (memory), what waits in it. A durable store's waiting touchpoints count in `store.waiting`.
-  const queued = (): number => storing + (store.durable ? 0 : waiting())
+  // (memory, which holds an add at once), what waits in it. A durable store's waiting touchpoints
+  // count in `store.waiting`.
+  const queued = (): number => (store.durable ? storing : beforeOpen + waiting())
 
   const isIdle = (whenEmpty: boolean): boolean =>
     storing === 0 &&
@@ -44,13 +46,11 @@ export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
     (!whenEmpty || (recording === 0 && (phase === 'stopped' || openFailed || waiting() === 0)))
 
   const checkIdle = (): void => {
-    for (let i = waiters.length - 1; i >= 0; i--) {
-      const waiter = waiters[i]!
-      if (isIdle(waiter.whenEmpty)) {
-        waiters.splice(i, 1)
-        waiter.resolve()
-      }
-    }
+    if (waiters.length === 0) return
+    const still = waiters.filter((waiter) => !isIdle(waiter.whenEmpty))
+    const done = waiters.filter((waiter) => !still.includes(waiter))
+    waiters.splice(0, waiters.length, ...still)
+    for (const waiter of done) waiter.resolve()
   }
 
   const waitIdle = (whenEmpty: boolean): Promise<void> =>
@@ -58,6 +58,8 @@ export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
 
   const wakeAt = (at: number): void => {
     if (phase !== 'running') return
+    // Due already (it came due while the claim was answered): look again now, not on a timer.
+    if (at <= clock.now()) return queueMicrotask(wake)
     if (timer !== undefined) {
       if (timer.at <= at) return
       clock.clearTimeout(timer.handle)
@@ -122,22 +124,29 @@ export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
     })
   }
 
+  /** An add that arrived while the store was still opening: it counts as queued until it is made. */
+  const addOnceOpen = (add: () => Promise<AddResult>): Promise<AddResult> => {
+    beforeOpen++
+    return opened.then(() => {
+      beforeOpen--
+      return add()
+    })
+  }
+
   deliverer.onWake(wake)
-  const opened = store
-    .open({ ...parts.context, onAvailable: wake })
-    .then(
-      () => {
-        if (phase === 'opening') phase = 'running'
-        wake()
-      },
-      (error: unknown) => {
-        // Every add is then counted as a store error; the store has logged why it could not open.
-        openFailed = true
-        if (phase === 'opening') phase = 'running'
-        log.write('storeFailed', { error: error instanceof Error ? error.message.slice(0, 300) : typeof error })
-        checkIdle()
-      },
-    )
+  const opened = store.open({ ...parts.context, onAvailable: wake }).then(
+    () => {
+      if (phase === 'opening') phase = 'running'
+      wake()
+    },
+    (error: unknown) => {
+      // Every add is then counted as a store error; the store has logged why it could not open.
+      openFailed = true
+      if (phase === 'opening') phase = 'running'
+      log.write('storeFailed', { error: error instanceof Error ? error.message.slice(0, 300) : typeof error })
+      checkIdle()
+    },
+  )
 
   return {
     submit(touchpoint) {
@@ -147,9 +156,10 @@ export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
       }
       storing++
       deliverer.arrived()
-      const add = (): Promise<'added' | 'duplicate' | 'full' | 'unavailable'> =>
+      const add = (): Promise<AddResult> =>
         openFailed ? Promise.reject(new Error('store not open')) : store.add(touchpoint)
-      return (phase === 'opening' ? opened.then(add) : add()).then(
+      const adding = phase === 'opening' ? addOnceOpen(add) : add()
+      return adding.then(
         (result) => {
           storing--
           if (result === 'added') return wake()

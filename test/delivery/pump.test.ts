@@ -3,7 +3,7 @@
 import type { Hooks } from '../../src/hooks'
 import { createHttpClient } from '../../src/http-client'
 import { memoryStore } from '../../src/stores/memory-store'
-import type { StoredTouchpoint, TouchpointStore } from '../../src/stores/store'
+import type { Settlement, StoredTouchpoint, TouchpointStore } from '../../src/stores/contracts'
 import { systemClock } from '../../src/types'
 import { emailHash } from '../../src/payload'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
@@ -325,7 +325,9 @@ describe('pump', () => {
   test("flush() waits for the store to record each outcome (a SQLite commit, a Redis completion), not only for the API's answer", async () => {
     let record: () => void = () => undefined
     const recorded = new Promise<void>((resolve) => (record = resolve))
-    setupOnStore((inner) => ({ delivered: (t: StoredTouchpoint) => inner.delivered(t).then(() => recorded) }))
+    setupOnStore((inner) => ({
+      settle: (t: StoredTouchpoint, outcome: Settlement) => inner.settle(t, outcome).then(() => recorded),
+    }))
     void dispatcher.submit(touchpoint('r-1'))
     let flushed = false
     const flushing = dispatcher.flush().then(() => (flushed = true))
@@ -350,7 +352,7 @@ describe('pump', () => {
     setupOnStore((inner) => ({
       claim: async (limit: number) => {
         const claimed = await inner.claim(limit)
-        if (claimed.length === 0) clock.advance(1) // the time the pump takes to look again
+        if (claimed.touchpoints.length === 0) clock.advance(1) // the time the pump takes to look again
         return claimed
       },
     }))
