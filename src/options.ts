@@ -4,9 +4,10 @@
  */
 import type { Request, Response } from 'express'
 import { normalizeCountry } from './country'
-import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from './errors'
+import { CONFIG_ERROR_CODES } from './errors'
 import { HOOK_NAMES, type Hooks } from './hooks'
-import { reportUnknownKeys, unknownName } from './did-you-mean'
+import { unknownName } from './did-you-mean'
+import { parseOptions, spec, type OptionSpec, type Report, type Resolved } from './option-parser'
 import { isPinoCompatible, type TouchpointLogger } from './logger'
 import type { Customer, ValidCustomer } from './payload'
 import { compileRoute, type RoutePattern } from './route-matcher'
@@ -139,22 +140,6 @@ export const DEFAULTS = {
   mapper: ((_req, res) => (res.locals as Record<string, unknown>).transactionale as MapperResult) as Mapper,
 } as const
 
-/** Reports one problem of the option being parsed (`path` defaults to the option's name). */
-type Report = (message: string, path?: string) => void
-
-/** One row of the option table: the README's default text and the typed parser that applies it. */
-interface OptionSpec<T> {
-  /** The default as the README's options table shows it. */
-  readonly default: string
-  /** Validates the value (reporting every problem) and returns it resolved, with its default applied. */
-  readonly parse: (value: unknown, report: Report) => T
-}
-
-const spec = <T>(defaultText: string, parse: (value: unknown, report: Report) => T): OptionSpec<T> => ({
-  default: defaultText,
-  parse,
-})
-
 /** Bounds of the numeric fields of the nested options: [min, max], whole numbers. */
 const NESTED_BOUNDS = {
   queue: { maxSize: [1, 10_000_000], maxConcurrency: [1, 1024] },
@@ -208,36 +193,14 @@ export const OPTION_TABLE = {
 } as const satisfies { readonly [K in keyof Options]-?: OptionSpec<unknown> }
 
 /** Options after validation, with defaults applied. */
-export type ResolvedOptions = {
-  readonly [K in keyof typeof OPTION_TABLE]: ReturnType<(typeof OPTION_TABLE)[K]['parse']>
-}
-
-const KNOWN_OPTIONS = Object.keys(OPTION_TABLE) as (keyof Options)[]
+export type ResolvedOptions = Resolved<typeof OPTION_TABLE>
 
 /** Validates the options; throws a {@link TouchpointConfigError} listing every problem. */
 export function resolveOptions(input: unknown): ResolvedOptions {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new TouchpointConfigError([
-      problem('options', 'options', 'pass an object, e.g. transactionaleTouchpoint({ apiKey, route: "/checkout" })'),
-    ])
-  }
-  const raw = input as Record<string, unknown>
-  const problems: ConfigProblem[] = []
-  reportUnknownKeys(raw, KNOWN_OPTIONS, (key, message) => problems.push(problem('unknown', key, message)))
-  const resolved: Record<string, unknown> = {}
-  for (const name of KNOWN_OPTIONS) {
-    const report: Report = (message, path = name) => problems.push(problem(name, path, message))
-    let value: unknown
-    try {
-      value = raw[name]
-    } catch {
-      report('could not be read (its getter threw)')
-      continue
-    }
-    resolved[name] = (OPTION_TABLE[name] as OptionSpec<unknown>).parse(value, report)
-  }
-  if (problems.length > 0) throw new TouchpointConfigError(problems)
-  return resolved as ResolvedOptions
+  return parseOptions(input, OPTION_TABLE, {
+    notAnObject: 'pass an object, e.g. transactionaleTouchpoint({ apiKey, route: "/checkout" })',
+    code: (option) => CONFIG_ERROR_CODES[option === '' ? 'options' : (option as keyof typeof CONFIG_ERROR_CODES)],
+  })
 }
 
 function parseApiKey(value: unknown, report: Report): string {
@@ -443,10 +406,6 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 function formatDefault(value: Record<string, unknown>): string {
   const fields = Object.entries(value).map(([k, v]) => `${k}: ${typeof v === 'string' ? `'${v}'` : String(v)}`)
   return `\`{ ${fields.join(', ')} }\``
-}
-
-function problem(option: keyof typeof CONFIG_ERROR_CODES, path: string, message: string): ConfigProblem {
-  return { option: path, code: CONFIG_ERROR_CODES[option], message }
 }
 
 function checkEndpoint(endpoint: unknown): string | undefined {

@@ -10,6 +10,8 @@ import type { Outcome } from '../ledger'
 import type { TouchpointMiddleware, TouchpointStats } from '../middleware'
 import { OBSERVE } from '../observe'
 import { loadPromClient, metricsError, requirePromClient } from './prom-client'
+import { CONFIG_ERROR_CODES } from '../errors'
+import { parseOptions, spec, type OptionSpec, type Resolved } from '../option-parser'
 
 /** Options of {@link registerMetrics}. */
 export interface MetricsOptions {
@@ -115,7 +117,6 @@ const OUTAGE_STATES = Object.keys({ open: true, paused: true, probing: true } sa
 const VERDICTS = ['delivered', 'retry', 'final'] as const
 
 const PREFIX = /^(?:[a-z][a-z0-9_]*_)?$/
-const KNOWN_OPTIONS: ReadonlySet<string> = new Set(['register', 'prefix'] satisfies (keyof MetricsOptions)[])
 
 /**
  * Registers Prometheus metrics of a touchpoint middleware in a prom-client registry (prom-client is an
@@ -188,7 +189,7 @@ export function registerMetrics(
   deps: MetricsDeps = {},
 ): TouchpointMetrics {
   checkTouchpoint(touchpoint)
-  const { register: given, prefix } = parseOptions(options)
+  const { register: given, prefix } = parseMetricsOptions(options)
   const prom = loadPromClient(deps.load ?? requirePromClient)
   const register = given ?? prom.register
   const name = (key: keyof typeof METRICS): string => `${prefix}${METRICS[key][0]}`
@@ -348,26 +349,29 @@ function checkTouchpoint(touchpoint: unknown): asserts touchpoint is MeasuredTou
     )
 }
 
-function parseOptions(options: unknown): { register: Registry<RegistryContentType> | undefined; prefix: string } {
-  if (typeof options !== 'object' || options === null || Array.isArray(options))
-    throw metricsError('metrics', 'the options of registerMetrics() must be an object such as `{ register, prefix }`')
-  const o = options as Record<string, unknown>
-  for (const key of Object.keys(o))
-    if (!KNOWN_OPTIONS.has(key))
-      throw metricsError('metrics', `unknown option "${key}" of registerMetrics(): it takes "register" and "prefix"`)
-  const prefix = o.prefix ?? METRICS_DEFAULTS.prefix
-  if (typeof prefix !== 'string' || !PREFIX.test(prefix))
-    throw metricsError(
-      'metrics.prefix',
+/** The options of registerMetrics(): a default and a parser each. */
+const METRICS_OPTION_TABLE = {
+  register: spec("prom-client's global `register`", (value, report) => {
+    if (value === undefined || isRegistry(value)) return value
+    report("register must be a prom-client Registry: `new Registry()` or prom-client's `register`")
+    return undefined
+  }),
+  prefix: spec(`\`'${METRICS_DEFAULTS.prefix}'\``, (value, report) => {
+    const prefix = value ?? METRICS_DEFAULTS.prefix
+    if (typeof prefix === 'string' && PREFIX.test(prefix)) return prefix
+    report(
       `prefix ${JSON.stringify(prefix)} would make names that break Prometheus conventions: use lower-case snake_case ending in "_", such as "shop_transactionale_", or "" for none`,
     )
-  const register = o.register
-  if (register !== undefined && !isRegistry(register))
-    throw metricsError(
-      'metrics.register',
-      "register must be a prom-client Registry: `new Registry()` or prom-client's `register`",
-    )
-  return { register, prefix }
+    return METRICS_DEFAULTS.prefix
+  }),
+} satisfies { readonly [K in keyof MetricsOptions]-?: OptionSpec<unknown> }
+
+function parseMetricsOptions(options: unknown): Resolved<typeof METRICS_OPTION_TABLE> {
+  return parseOptions(options, METRICS_OPTION_TABLE, {
+    notAnObject: 'the options of registerMetrics() must be an object such as `{ register, prefix }`',
+    code: () => CONFIG_ERROR_CODES.metrics,
+    path: (path) => (path in METRICS_OPTION_TABLE ? `metrics.${path}` : 'metrics'),
+  })
 }
 
 function isRegistry(value: unknown): value is Registry<RegistryContentType> {
