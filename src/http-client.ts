@@ -9,14 +9,7 @@
  */
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import axios, {
-  AxiosHeaders,
-  type AxiosInstance,
-  type AxiosResponse,
-  type GenericAbortSignal,
-  type InternalAxiosRequestConfig,
-  type RawAxiosHeaders,
-} from 'axios'
+import axios, { type AxiosInstance, type AxiosResponse, type GenericAbortSignal } from 'axios'
 
 /** What one HTTP attempt produced. Never contains the API key. */
 export type HttpResult =
@@ -52,7 +45,7 @@ export interface HttpClientOptions {
  */
 export const RESPONSE_BODY_CAP = 4096
 
-/** Axios's Node adapter, named: no per-request probing of environments (and the one the prepared config is for). */
+/** Axios's Node adapter, named: no per-request probing of environments. */
 const ADAPTER = 'http'
 
 /** The TCP keep-alive delay axios's Node adapter sets on each request's socket (`setKeepAlive(true, 60_000)`). */
@@ -102,13 +95,12 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
     httpsAgent,
   })
   const { endpoint, timeoutMs } = options
-  const dispatch = preparedDispatch(instance, endpoint)
 
   const send: HttpClient = async (body) => {
     const attempt = new Attempt(timeoutMs)
     let response: AxiosResponse<IncomingMessage>
     try {
-      response = await dispatch(body, attempt)
+      response = await instance.post<IncomingMessage>(endpoint, body, { signal: attempt })
     } catch (error) {
       clearTimeout(attempt.timer)
       // Only the code leaves this function: axios errors carry the request config, key included.
@@ -128,45 +120,6 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
       httpAgent.destroy()
       httpsAgent.destroy()
     },
-  }
-}
-
-type Dispatch = (body: string, signal: GenericAbortSignal) => Promise<AxiosResponse<IncomingMessage>>
-
-/**
- * How each POST reaches axios's Node adapter. `instance.request()` merges the instance's defaults
- * into a new config, normalises its headers and runs the interceptor and transform chains (none
- * here) on every request: about a third of axios's CPU per request. All of that gives the same
- * config for every touchpoint, so it is done once, here, by axios itself (a request whose adapter
- * only keeps the config it is handed), and each POST hands the adapter that config with its own
- * body, signal and header object (the adapter adds Content-Length to it). Should a future axios not
- * hand the config over synchronously, every POST goes through `request()` as before.
- */
-function preparedDispatch(instance: AxiosInstance, endpoint: string): Dispatch {
-  let prepared: InternalAxiosRequestConfig | undefined
-  instance
-    .request({
-      method: 'post',
-      url: endpoint,
-      adapter: (config) => {
-        prepared = config
-        return Promise.reject(new Error('prepared'))
-      },
-    })
-    .catch(ignore)
-  if (prepared === undefined) {
-    return (body, signal) => instance.request<IncomingMessage>({ method: 'post', url: endpoint, data: body, signal })
-  }
-  const adapter = axios.getAdapter(ADAPTER)
-  const template: InternalAxiosRequestConfig = { ...prepared, adapter: ADAPTER }
-  const headers = prepared.headers.toJSON() as RawAxiosHeaders
-  return (body, signal) => {
-    // The adapter reads inherited members of a config (axios's own `getSafeProp`): no copy of it per request.
-    const config = Object.create(template) as InternalAxiosRequestConfig
-    config.headers = new AxiosHeaders(headers)
-    config.data = body
-    config.signal = signal
-    return adapter(config) as Promise<AxiosResponse<IncomingMessage>>
   }
 }
 
