@@ -3,7 +3,8 @@
  * names, any case, stray spaces or accents) into the ISO 3166-1 alpha-2 code the API wants.
  * The lookup table is built once, on first use, from i18n-iso-countries.
  */
-import countries from 'i18n-iso-countries'
+// The package's browser entry: its Node entry registers all 78 locales at import, and we need seven.
+import countries from 'i18n-iso-countries/index'
 import de from 'i18n-iso-countries/langs/de.json'
 import en from 'i18n-iso-countries/langs/en.json'
 import es from 'i18n-iso-countries/langs/es.json'

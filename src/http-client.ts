@@ -9,7 +9,8 @@
  */
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import axios, { type AxiosInstance, type AxiosResponse, type GenericAbortSignal } from 'axios'
+import type { AxiosInstance, AxiosResponse, AxiosStatic, GenericAbortSignal } from 'axios'
+import { loadDependency } from './load-dependency'
 
 /** What one HTTP attempt produced. Never contains the API key. */
 export type HttpResult =
@@ -76,6 +77,7 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
   }
   const httpAgent = new http.Agent(agentOptions)
   const httpsAgent = new https.Agent(agentOptions)
+  const axios = loadDependency<AxiosStatic>('axios')
   const instance: AxiosInstance = axios.create({
     headers: requestHeaders(options.apiKey, options.userAgent),
     // Lean: the body is a ready string, statuses are ours to judge, no redirects (an API key must not
@@ -208,6 +210,6 @@ function proxyConfigured(): boolean {
 }
 
 function errorCode(error: unknown): string {
-  if (axios.isAxiosError(error)) return error.code ?? 'ERR_NETWORK'
+  if (loadDependency<AxiosStatic>('axios').isAxiosError(error)) return error.code ?? 'ERR_NETWORK'
   return 'ERR_UNKNOWN'
 }
