@@ -14,7 +14,7 @@ export type {
   AddResult,
 } from './stores/store'
 export type { Customer, WirePayload } from './payload'
-import './locals' // types res.locals.transactionale (a global augmentation of Express.Locals)
+export type {} from './locals' // types res.locals.transactionale (a global augmentation of Express.Locals); type-only, so bundlers see no side effect
 export { WIRE_NAMES } from './payload'
 export { normalizeCountry } from './country'
 export { TouchpointConfigError, CONFIG_ERROR_CODES } from './errors'
