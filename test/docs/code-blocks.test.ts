@@ -16,7 +16,7 @@ const DOC_GLOBALS = `
 import type { Server } from 'node:http'
 import type { Express } from 'express'
 import type { Logger } from 'pino'
-import type { TouchpointMiddleware } from 'express-transactionale'
+import type { TouchpointMiddleware, transactionaleTouchpoint as factory } from 'express-transactionale'
 
 declare global {
   /** The shop's Express app. */
@@ -29,6 +29,8 @@ declare global {
   const apiKey: string
   /** The middleware the shop created with transactionaleTouchpoint(). */
   const touchpoint: TouchpointMiddleware
+  /** The factory, for one-line examples of an option (longer examples import it). */
+  const transactionaleTouchpoint: typeof factory
   /** An order as the shop's own code returns it. */
   interface ShopOrder {
     id: string
