@@ -159,3 +159,29 @@ export function linksOf(file: string, text: string): Link[] {
   }
   return links
 }
+
+/**
+ * The rows of every table in the section under `heading` (up to the next heading of the same or a
+ * higher level), as trimmed cells.
+ */
+export function tablesIn(text: string, heading: string): string[][] {
+  const lines = text.split('\n')
+  const start = lines.findIndex((line) => line.trim() === heading)
+  if (start === -1) throw new Error(`no heading "${heading}"`)
+  const level = /^#+/.exec(heading)?.[0].length ?? 0
+  const rows: string[][] = []
+  for (let i = start + 1; i < lines.length; i++) {
+    const line = lines[i] ?? ''
+    const next = /^(#+)\s/.exec(line)
+    if (next !== null && (next[1]?.length ?? 0) <= level) break
+    // A table row that is not the header (followed by |---|) nor the separator itself.
+    if (!line.startsWith('|') || /^\|[\s:|-]+\|$/.test(line) || /^\|[\s:|-]+\|$/.test(lines[i + 1] ?? '')) continue
+    rows.push(
+      line
+        .slice(1, -1)
+        .split(/(?<!\\)\|/)
+        .map((cell) => cell.trim().replace(/\\\|/g, '|')),
+    )
+  }
+  return rows
+}
