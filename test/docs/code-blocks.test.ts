@@ -50,8 +50,8 @@ declare global {
 /** The project's compiler options, with the package's entry points mapped to the source. */
 function compilerOptions(): ts.CompilerOptions {
   const configPath = path.join(ROOT, 'tsconfig.json')
-  const { config } = ts.readConfigFile(configPath, (file) => ts.sys.readFile(file))
-  const { options } = ts.parseJsonConfigFileContent(config, ts.sys, ROOT, undefined, configPath)
+  const read = ts.readConfigFile(configPath, (file) => ts.sys.readFile(file)) as { config: unknown }
+  const { options } = ts.parseJsonConfigFileContent(read.config, ts.sys, ROOT, undefined, configPath)
   return { ...options, noEmit: true, declaration: false, noUnusedLocals: false, baseUrl: ROOT }
 }
 

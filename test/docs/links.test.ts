@@ -3,6 +3,8 @@
 // computes for it. External links (https:, mailto:) are not fetched.
 import { existsSync, readdirSync, statSync } from 'node:fs'
 import path from 'node:path'
+import { CONFIG_ERROR_CODES, transactionaleTouchpoint, type TouchpointConfigError } from '../../src'
+import { errorDocs } from '../../src/errors'
 import { anchorsOf, docFiles, githubSlug, linksOf, readDoc, ROOT } from './markdown'
 
 const EXTERNAL = /^(?:[a-z][a-z0-9+.-]*:|\/\/)/i
@@ -77,4 +79,19 @@ test('anchors are computed as GitHub computes them', () => {
   expect(anchorsOf('# A\n\n## Options\n\n```sh\n# not a heading\n```\n\n## Options\n')).toEqual(
     new Set(['a', 'options', 'options-1']),
   )
+})
+
+test('each line of a configuration error names the section of its code, and that section exists', () => {
+  for (const code of Object.values(CONFIG_ERROR_CODES)) {
+    expect([code, brokenLink('README.md', errorDocs(code))]).toEqual([code, undefined])
+  }
+  let message = ''
+  try {
+    transactionaleTouchpoint({ apiKey: '', route: 'checkout' })
+  } catch (error) {
+    message = (error as TouchpointConfigError).message
+  }
+  expect(message).toContain('ERR_TOUCHPOINT_API_KEY (apiKey): ')
+  expect(message).toContain('(see docs/reference/errors.md#err_touchpoint_api_key)')
+  expect(message).toContain('(see docs/reference/errors.md#err_touchpoint_route)')
 })
