@@ -1,6 +1,7 @@
 /**
  * Configuration errors: every problem found in the options, each with a stable code and a fix.
- * The README's "Error codes" table lists the same codes; keep them in sync.
+ * docs/reference/errors.md has one section per code (a test keeps the two in sync), and each line
+ * of the error's message names the section of its code.
  */
 
 import type { Options } from './options'
@@ -35,6 +36,14 @@ export const CONFIG_ERROR_CODES = {
 /** One of the codes in {@link CONFIG_ERROR_CODES}. */
 export type ConfigErrorCode = (typeof CONFIG_ERROR_CODES)[keyof typeof CONFIG_ERROR_CODES]
 
+/**
+ * Where a code is explained: its section of the error reference. The package has no repository URL
+ * to point at yet, so this is the path in the repository, with the heading's GitHub anchor.
+ */
+export function errorDocs(code: ConfigErrorCode): string {
+  return `docs/reference/errors.md#${code.toLowerCase()}`
+}
+
 /** One thing wrong with the options given to `transactionaleTouchpoint()`. */
 export interface ConfigProblem {
   /** The option at fault, e.g. `apiKey` or `retry.maxAttempts`. */
@@ -56,7 +65,7 @@ export class TouchpointConfigError extends Error {
   constructor(problems: readonly ConfigProblem[]) {
     const first = problems[0]
     if (first === undefined) throw new TypeError('TouchpointConfigError needs at least one problem')
-    const lines = problems.map((p) => `  - ${p.code} (${p.option}): ${p.message}`)
+    const lines = problems.map((p) => `  - ${p.code} (${p.option}): ${p.message} (see ${errorDocs(p.code)})`)
     super(
       `express-transactionale: ${problems.length} configuration problem${problems.length > 1 ? 's' : ''}:\n${lines.join('\n')}`,
     )

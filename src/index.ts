@@ -24,7 +24,7 @@ export type {
 export type { Engine, EngineParts, EngineStats } from './delivery/engine'
 export type { Deliverer } from './delivery/deliver'
 export type { Customer, WirePayload } from './payload'
-import './locals' // types res.locals.transactionale (a global augmentation of Express.Locals)
+export type {} from './locals' // types res.locals.transactionale (a global augmentation of Express.Locals); type-only, so bundlers see no side effect
 export { WIRE_NAMES } from './payload'
 export { normalizeCountry } from './country'
 export { TouchpointConfigError, CONFIG_ERROR_CODES } from './errors'
