@@ -11,7 +11,14 @@ import { createHash, createHmac } from 'node:crypto'
 import { domainToUnicode } from 'node:url'
 import Joi from 'joi'
 import { normalizeCountry } from './country'
-import { emailCharacterProblem, hasVisibleLetter, isSingleScript, unsafeCharacter, type UnsafeKind } from './unicode'
+import {
+  emailCharacterProblem,
+  hasVisibleLetter,
+  isPrintableAscii,
+  isSingleScript,
+  unsafeCharacter,
+  type UnsafeKind,
+} from './unicode'
 
 /** The customer data of one completed order, as a mapper returns it. */
 export interface Customer {
@@ -216,6 +223,8 @@ function parseEmail(value: unknown): string | Refusal {
   const characters = emailCharacterProblem(email)
   if (characters !== undefined) return UNSAFE[characters]
   if (!isEmailAddress(email)) return NOT_AN_EMAIL
+  // ASCII letters are all Latin: only a punycode label can hide another script.
+  if (isPrintableAscii(email) && !email.includes('xn--')) return email
   const at = email.lastIndexOf('@')
   let domain = email.slice(at + 1)
   if (domain.includes('xn--')) {

@@ -20,6 +20,17 @@ const UNSAFE_KINDS: ReadonlyArray<readonly [UnsafeKind, RegExp]> = [
 ]
 
 /**
+ * Printable ASCII, the everyday case: none of the rules below can refuse it, and this range test costs
+ * a fraction of the Unicode property tests (which made validating a customer ~60 % slower without it).
+ */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/
+
+/** True when `text` is printable ASCII only (so no rule of this file applies to it but the ASCII ones). */
+export function isPrintableAscii(text: string): boolean {
+  return PRINTABLE_ASCII.test(text)
+}
+
+/**
  * The first kind of character that never belongs in a name or an address, or `undefined`: C0/C1
  * controls (NUL, tab, line breaks, DEL), lone surrogates (half of a UTF-16 pair: not text, and
  * turned into U+FFFD or an error by whatever encodes it next), noncharacters (U+FDD0–U+FDEF and
@@ -28,7 +39,7 @@ const UNSAFE_KINDS: ReadonlyArray<readonly [UnsafeKind, RegExp]> = [
  * U+2028/U+2029 (line breaks to many renderers and older JSON parsers). Clean text costs one regex.
  */
 export function unsafeCharacter(text: string): UnsafeKind | undefined {
-  if (!ANY_UNSAFE.test(text)) return undefined
+  if (PRINTABLE_ASCII.test(text) || !ANY_UNSAFE.test(text)) return undefined
   return UNSAFE_KINDS.find(([, pattern]) => pattern.test(text))?.[0]
 }
 
@@ -40,7 +51,7 @@ const VISIBLE_LETTER = /(?!\p{Default_Ignorable_Code_Point})\p{L}/u
 
 /** True when `text` has at least one letter that can be seen (so not only fillers, digits or marks). */
 export function hasVisibleLetter(text: string): boolean {
-  return VISIBLE_LETTER.test(text)
+  return /[A-Za-z]/.test(text) || VISIBLE_LETTER.test(text)
 }
 
 /** Space separators other than the ASCII space (U+00A0, U+2007, U+3000 …) and the ASCII space too. */
@@ -60,6 +71,7 @@ const NON_ASCII_DOT = /[\u3002\uFF0E\uFF61]/u
 export function emailCharacterProblem(
   email: string,
 ): 'space characters' | 'invisible characters' | 'non-ascii dot' | undefined {
+  if (PRINTABLE_ASCII.test(email)) return email.includes(' ') ? 'space characters' : undefined
   if (SPACE.test(email)) return 'space characters'
   if (IGNORABLE.test(email)) return 'invisible characters'
   if (NON_ASCII_DOT.test(email)) return 'non-ascii dot'
