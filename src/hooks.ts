@@ -32,7 +32,10 @@ export interface FailedEvent {
   readonly orderId: string | undefined
   readonly payload: WirePayload
   readonly attempts: number
-  /** `rejected`: a final 4xx answer; `attempts_exhausted`: `retry.maxAttempts` retryable failures. */
+  /**
+   * `rejected`: a final answer (a 4xx that is not worth retrying, or a status outside 100–599: a
+   * broken server); `attempts_exhausted`: `retry.maxAttempts` retryable failures.
+   */
   readonly reason: FailReason
   /** The last HTTP status, when there was an answer. */
   readonly status?: number
@@ -108,8 +111,17 @@ export function createHookRunner(hooks: Hooks, log: Log): HookRunner {
 }
 
 /**
+ * What an error's `name` or `code` may look like to be shown without `logPersonalData`: an
+ * identifier (`ECONNRESET`, `SQLITE_BUSY`, `ER_DUP_ENTRY`, `P2002`, `auth.expired`). Anything else
+ * may quote customer data (`e.code = 'E_DUP anna@example.com'`), so it is withheld.
+ */
+const IDENTIFIER = /^[A-Za-z0-9_.-]{1,40}$/
+
+/**
  * An error's class name and string code; its message only with `withMessage` (messages can quote
- * customer data). Never throws, whatever was thrown: getters that throw, proxies, revoked objects.
+ * customer data). Without `withMessage` (that is, without `logPersonalData`), a name or code that is
+ * not an identifier is withheld too. Never throws, whatever was thrown: getters that throw, proxies,
+ * revoked objects.
  */
 export function describeError(error: unknown, withMessage: boolean): string {
   try {
@@ -117,14 +129,18 @@ export function describeError(error: unknown, withMessage: boolean): string {
     // A subclass that does not set `name` is still named by its class: `DbError`, not `Error`.
     const own = typeof error.name === 'string' ? error.name : 'Error'
     const ctor = (error.constructor as { name?: unknown } | undefined)?.name
-    const name = (own === 'Error' && typeof ctor === 'string' && ctor !== '' ? ctor : own).slice(0, 100)
+    const fullName = own === 'Error' && typeof ctor === 'string' && ctor !== '' ? ctor : own
+    const name = withMessage || IDENTIFIER.test(fullName) ? fullName.slice(0, 100) : '(name withheld)'
     let code: unknown
     try {
       code = (error as { code?: unknown }).code
     } catch {
       code = undefined
     }
-    const named = typeof code === 'string' ? `${name} (${code.slice(0, 100)})` : name
+    let named = name
+    if (typeof code === 'string') {
+      named = `${name} (${withMessage || IDENTIFIER.test(code) ? code.slice(0, 100) : 'code withheld'})`
+    }
     if (!withMessage) return named
     return typeof error.message === 'string' ? `${named}: ${error.message.slice(0, 1000)}` : named
   } catch {

@@ -72,31 +72,51 @@ const REDACT = [
   '*.headers["X-Authorization"]',
 ]
 
+const LEVEL_METHODS = ['debug', 'info', 'warn', 'error'] as const
+
+/** The package's child of a logger: the one call both {@link isPinoCompatible} and {@link createLog} make. */
+function childOf(base: TouchpointLogger): TouchpointLogger {
+  return base.child({ component: 'express-transactionale' }, { redact: REDACT })
+}
+
 /**
  * True for a pino logger or one that behaves like it: the four level methods taking
  * `(fields, message)`, `child()`, and pino's `levels.values` table. winston and bunyan loggers have
  * the methods too but read the arguments the other way round, so they are refused at start rather
- * than printing `[object Object]` on every line.
+ * than printing `[object Object]` on every line. `child()` is called once, as {@link createLog} will
+ * call it, and must give a logger with the level methods. Never throws: a logger whose property
+ * reads or `child()` throw (a Proxy, a revoked Proxy, a half-built wrapper) is simply not compatible,
+ * so the options parser reports it as a problem of the `logger` option instead of the factory
+ * throwing a raw error.
  */
 export function isPinoCompatible(value: unknown): value is TouchpointLogger {
   if (typeof value !== 'object' || value === null) return false
-  const logger = value as Record<string, unknown>
-  const levels = logger.levels as { values?: unknown } | undefined
-  return (
-    ['debug', 'info', 'warn', 'error', 'child'].every((m) => typeof logger[m] === 'function') &&
-    typeof levels === 'object' &&
-    levels !== null &&
-    typeof levels.values === 'object' &&
-    levels.values !== null
-  )
+  try {
+    const logger = value as Record<string, unknown>
+    const levels = logger.levels as { values?: unknown } | undefined
+    if (
+      ![...LEVEL_METHODS, 'child'].every((m) => typeof logger[m] === 'function') ||
+      typeof levels !== 'object' ||
+      levels === null ||
+      typeof levels.values !== 'object' ||
+      levels.values === null
+    ) {
+      return false
+    }
+    const child = childOf(value as TouchpointLogger) as unknown
+    if (typeof child !== 'object' || child === null) return false
+    const methods = child as Record<string, unknown>
+    return LEVEL_METHODS.every((m) => typeof methods[m] === 'function')
+  } catch {
+    return false
+  }
 }
 
 /** The package's log: a child of the shop's logger, or a pino logger of our own, behind a guard. */
 export function createLog(shopLogger: TouchpointLogger | undefined): Log {
   let logger: TouchpointLogger
   try {
-    const base = shopLogger ?? pino({ name: 'express-transactionale', redact: REDACT })
-    logger = base.child({ component: 'express-transactionale' }, { redact: REDACT })
+    logger = childOf(shopLogger ?? pino({ name: 'express-transactionale', redact: REDACT }))
   } catch {
     logger = pino({ name: 'express-transactionale', redact: REDACT })
   }

@@ -8,17 +8,33 @@
  * and nested values are never walked.
  */
 import { createHash, createHmac } from 'node:crypto'
+import { domainToUnicode } from 'node:url'
 import Joi from 'joi'
 import { normalizeCountry } from './country'
+import {
+  emailCharacterProblem,
+  hasVisibleLetter,
+  isPrintableAscii,
+  isSingleScript,
+  unsafeCharacter,
+  type UnsafeKind,
+} from './unicode'
 
 /** The customer data of one completed order, as a mapper returns it. */
 export interface Customer {
-  /** The customer's email address. Required. */
+  /**
+   * The customer's email address. Required. Refused when it holds control, format (bidi controls,
+   * zero-width characters, soft hyphens), invisible or space characters, lone surrogates,
+   * noncharacters, line/paragraph separators or a non-ASCII dot (`。`), or when its local part or a
+   * label of its domain mixes scripts (`pаypal.com` with a Cyrillic `а`); an IDN domain whose labels
+   * are each in one script (`università.it`, `пример.рф`) is fine.
+   */
   email: string
   /**
-   * The customer's first name; the email is personalised with it. Required. Invisible formatting
-   * characters (bidi controls, zero-width characters, soft hyphens) are removed; a name with control
-   * characters (NUL, tab, line breaks …) is refused.
+   * The customer's first name; the email is personalised with it. Required. Refused when it holds
+   * control characters (NUL, tab, line breaks …), format characters (bidi controls, zero-width
+   * characters, soft hyphens), lone surrogates, noncharacters or line/paragraph separators, or when
+   * it has no letter one can see (only Hangul fillers, digits or punctuation).
    */
   firstName: string
   /**
@@ -112,7 +128,7 @@ const MISSING = new Refusal('required')
 const UNREADABLE = new Refusal('could not be read')
 const NOT_TEXT = new Refusal('must be a string')
 const TOO_LONG = new Refusal('too long')
-const CONTROL_CHARACTERS = new Refusal('control characters')
+const NO_VISIBLE_LETTER = new Refusal('no visible letter')
 const NOT_AN_EMAIL = new Refusal('not a valid email address')
 const UNKNOWN_COUNTRY = new Refusal('not a known country or code')
 const NOT_A_NUMBER = new Refusal('must be a finite number')
@@ -121,6 +137,19 @@ const NOT_A_YEAR = new Refusal('not a four-digit year from 1900 to this year')
 const NOT_AN_ID = new Refusal('must be a non-empty string or a finite number')
 const BAD_FORMAT = new Refusal('not in the expected format')
 const UNSAFE_NUMBER = new Refusal('a number too large to be exact')
+const MIXED_LOCAL_PART = new Refusal('local part mixes scripts')
+const MIXED_DOMAIN = new Refusal('domain mixes scripts')
+/** One refusal per kind of character, named by the kind (`firstName: format characters`). */
+const UNSAFE: Readonly<Record<UnsafeKind | NonNullable<ReturnType<typeof emailCharacterProblem>>, Refusal>> = {
+  'control characters': new Refusal('control characters'),
+  'lone surrogates': new Refusal('lone surrogates'),
+  noncharacters: new Refusal('noncharacters'),
+  'format characters': new Refusal('format characters'),
+  'line or paragraph separators': new Refusal('line or paragraph separators'),
+  'space characters': new Refusal('space characters'),
+  'invisible characters': new Refusal('invisible characters'),
+  'non-ascii dot': new Refusal('non-ascii dot'),
+}
 
 /**
  * No string longer than this is trimmed, stripped or matched: every field's limit is far below it
@@ -174,27 +203,50 @@ function isEmailAddress(email: string): boolean {
   return EMAIL.validate(email).error === undefined
 }
 
+/**
+ * The characters are checked before the syntax (so the reason names the kind of character), and the
+ * scripts after it (see `isSingleScript`): the local part must be in one script, and so must each
+ * label of the domain, a punycode (`xn--`) label judged by what it decodes to. A label is what is
+ * registered, and what registries' IDN tables and browsers' look-alike checks judge, so a Greek or
+ * Cyrillic name under a Latin TLD (`παράδειγμα.gr`, `пример.com`) is fine while `pаypal.com` with a
+ * Cyrillic `а` is not. The local part gets the same rule: it cannot send mail elsewhere, but a mixed
+ * one is a look-alike or a keyboard-layout slip, not a mailbox anyone has.
+ */
 function parseEmail(value: unknown): string | Refusal {
   if (typeof value !== 'string') return value === null ? MISSING : NOT_TEXT
   if (value.length > RAW_MAX) return TOO_LONG
+  const unsafe = unsafeCharacter(value)
+  if (unsafe !== undefined) return UNSAFE[unsafe]
   const email = value.trim().toLowerCase()
   if (email === '') return MISSING
   if (email.length > 254) return TOO_LONG
-  return isEmailAddress(email) ? email : NOT_AN_EMAIL
+  const characters = emailCharacterProblem(email)
+  if (characters !== undefined) return UNSAFE[characters]
+  if (!isEmailAddress(email)) return NOT_AN_EMAIL
+  // ASCII letters are all Latin: only a punycode label can hide another script.
+  if (isPrintableAscii(email) && !email.includes('xn--')) return email
+  const at = email.lastIndexOf('@')
+  let domain = email.slice(at + 1)
+  if (domain.includes('xn--')) {
+    domain = domainToUnicode(domain)
+    if (domain === '') return NOT_AN_EMAIL
+    const hidden = unsafeCharacter(domain) ?? emailCharacterProblem(domain)
+    if (hidden !== undefined) return UNSAFE[hidden]
+  }
+  if (!isSingleScript(email.slice(0, at))) return MIXED_LOCAL_PART
+  return domain.split('.').every(isSingleScript) ? email : MIXED_DOMAIN
 }
-
-/** C0 and C1 control characters (NUL, tab, line breaks, DEL, U+0080–U+009F): never part of a name. */
-const CONTROL = /\p{Cc}/u
-/** Invisible formatting characters (bidi overrides, zero-width characters, soft hyphen, BOM). */
-const FORMATTING = /\p{Cf}/gu
 
 function parseName(value: unknown): string | Refusal {
   if (typeof value !== 'string') return value === null ? MISSING : NOT_TEXT
   if (value.length > RAW_MAX) return TOO_LONG
-  if (CONTROL.test(value)) return CONTROL_CHARACTERS
-  const name = value.replace(FORMATTING, '').trim()
+  // Before trimming, which would remove U+2028, U+2029 and U+FEFF from the ends.
+  const unsafe = unsafeCharacter(value)
+  if (unsafe !== undefined) return UNSAFE[unsafe]
+  const name = value.trim()
   if (name === '') return MISSING
-  return name.length > 100 ? TOO_LONG : name
+  if (name.length > 100) return TOO_LONG
+  return hasVisibleLetter(name) ? name : NO_VISIBLE_LETTER
 }
 
 function parseCountry(value: unknown): string | Refusal {

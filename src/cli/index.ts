@@ -3,6 +3,7 @@
  * The `express-transactionale` command (the package's `bin`): runs the program on the process's
  * arguments and streams, and exits with its code once everything is written.
  */
+import { printable } from './output'
 import { main } from './program'
 
 // `express-transactionale … | head`: a closed pipe ends the output, not with a stack trace.
@@ -19,7 +20,9 @@ main(process.argv, process).then(
     setTimeout(() => process.exit(code), 2000).unref()
   },
   (error: unknown) => {
-    process.stderr.write(`express-transactionale: unexpected error: ${(error as Error)?.stack ?? String(error)}\n`)
+    const text = (error as Error | undefined)?.stack ?? String(error)
+    // Line by line: the stack's own line breaks stay, any other character a terminal acts on is escaped.
+    process.stderr.write(`express-transactionale: unexpected error: ${text.split('\n').map(printable).join('\n')}\n`)
     process.exitCode = 1
   },
 )

@@ -74,7 +74,43 @@ export interface Io {
   readonly env: NodeJS.ProcessEnv
 }
 
-/** Writes a command's results: as text, or (with `--json`) as JSON. */
+/**
+ * Characters a terminal acts on or that hide or reorder what it shows: C0 and C1 controls and DEL
+ * (a CR/LF in an `--endpoint` would forge output lines, ESC starts escape sequences), format
+ * characters (bidi overrides, zero-width characters), line/paragraph separators, lone surrogates.
+ */
+const UNPRINTABLE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}]/gu
+const NAMED_ESCAPES: Readonly<Record<string, string>> = { '\n': '\\n', '\r': '\\r', '\t': '\\t' }
+const hex = (n: number, digits: number): string => n.toString(16).toUpperCase().padStart(digits, '0')
+
+/**
+ * `text` as it may be printed: every character of {@link UNPRINTABLE} written as an escape (`\n`,
+ * `\x1B`, `\u202E`, `\u{E0001}`), so that what the CLI prints from its arguments (or from what it
+ * received) is one line that shows everything it holds.
+ */
+export function printable(text: string): string {
+  return text.replace(UNPRINTABLE, (char) => {
+    const named = NAMED_ESCAPES[char]
+    if (named !== undefined) return named
+    const code = char.codePointAt(0) ?? 0
+    if (code <= 0xff) return `\\x${hex(code, 2)}`
+    return code <= 0xffff ? `\\u${hex(code, 4)}` : `\\u{${hex(code, 1)}}`
+  })
+}
+
+/** What JSON.stringify leaves raw but a terminal acts on: DEL, C1 controls, format characters, U+2028/9. */
+const UNPRINTABLE_IN_JSON = /[\u007f-\u009f\p{Cf}\p{Zl}\p{Zp}]/gu
+
+/** JSON text with {@link UNPRINTABLE_IN_JSON} as `\uXXXX` escapes: the same JSON value, safe to print. */
+function printableJson(json: string): string {
+  return json.replace(UNPRINTABLE_IN_JSON, (char) => {
+    let escaped = ''
+    for (let i = 0; i < char.length; i++) escaped += `\\u${hex(char.charCodeAt(i), 4).toLowerCase()}`
+    return escaped
+  })
+}
+
+/** Writes a command's results: as text, or (with `--json`) as JSON; either way, {@link printable}. */
 export class Output {
   constructor(
     readonly io: Io,
@@ -83,12 +119,12 @@ export class Output {
 
   /** A line for people (skipped with `--json`). */
   line(text = ''): void {
-    if (!this.json) this.io.stdout.write(`${text}\n`)
+    if (!this.json) this.io.stdout.write(`${printable(text)}\n`)
   }
 
   /** A JSON document or JSON line on stdout (only with `--json`). */
   data(value: unknown): void {
-    if (this.json) this.io.stdout.write(`${JSON.stringify(value)}\n`)
+    if (this.json) this.io.stdout.write(`${printableJson(JSON.stringify(value))}\n`)
   }
 }
 
@@ -98,11 +134,10 @@ export type Run = (json: boolean | undefined, action: (output: Output) => Promis
 /** Prints a command's failure: always on stderr, and as `{ ok: false, … }` on stdout with `--json`. */
 export function reportError(io: Io, json: boolean, error: CliError): void {
   const lines = [`express-transactionale: ${error.message}`, ...error.problems.map((p) => `  - ${p}`)]
-  io.stderr.write(`${lines.join('\n')}\n`)
+  io.stderr.write(`${lines.map(printable).join('\n')}\n`)
   if (json && !error.resultPrinted) {
-    io.stdout.write(
-      `${JSON.stringify({ ok: false, exitCode: error.exitCode, error: error.message, problems: error.problems })}\n`,
-    )
+    const result = { ok: false, exitCode: error.exitCode, error: error.message, problems: error.problems }
+    io.stdout.write(`${printableJson(JSON.stringify(result))}\n`)
   }
 }
 

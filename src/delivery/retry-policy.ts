@@ -26,10 +26,20 @@ export type Verdict =
 
 const RETRYABLE_STATUS = new Set([408, 425, 429])
 
+/**
+ * HTTP defines status codes from 100 to 599. Node's parser accepts any three digits (`600`, `999`,
+ * `099`), and such an answer comes from a broken server or proxy, not a busy one: retrying it only
+ * repeats the request, so it is a final failure, counted like a refusal.
+ */
+function isHttpStatus(status: number): boolean {
+  return Number.isInteger(status) && status >= 100 && status <= 599
+}
+
 /** Classifies one attempt. `now` is for HTTP-date Retry-After values. */
 export function classify(result: HttpResult, settings: RetrySettings, now: number): Verdict {
   if (result.kind === 'network') return { kind: 'retry', error: result.code }
   const { status } = result
+  if (!isHttpStatus(status)) return { kind: 'final', status, keyRejected: false }
   if (status >= 200 && status < 300) return { kind: 'delivered', status }
   const retryable = RETRYABLE_STATUS.has(status) || (status >= 500 && status !== 501 && status !== 505)
   if (!retryable) return { kind: 'final', status, keyRejected: status === 401 || status === 403 }

@@ -102,7 +102,5 @@ test('a port in use: exit 1 with a hint; a bad port: exit 2', async () => {
   }
   const bad = await runCli(['fake-api', '--port', '70000'])
   expect(bad.code).toBe(2)
-  expect(bad.stderr).toContain(
-    "option '--port <port>' argument '70000' is invalid. must be a whole number from 0 to 65535.",
-  )
+  expect(bad.stderr).toContain("option '--port <port>' argument is invalid. must be a whole number from 0 to 65535.")
 })

@@ -231,7 +231,9 @@ test('usage errors exit 2: an unknown option, a bad --timeout-ms', async () => {
   expect(unknown.stderr).toContain("unknown option '--emial'")
   const timeout = await send([...customer, '--timeout-ms', 'soon'])
   expect(timeout.code).toBe(2)
-  expect(timeout.stderr).toContain("option '--timeout-ms <ms>' argument 'soon' is invalid")
+  // The value is not repeated (issue 18: it may be a secret typed in the wrong place).
+  expect(timeout.stderr).toContain("option '--timeout-ms <ms>' argument is invalid")
+  expect(timeout.stderr).not.toContain('soon')
   const tooLong = await send([...customer, '--timeout-ms', '3600000', '--dry-run'])
   expect(tooLong.code).toBe(2)
   expect(tooLong.stderr).toContain('--timeout-ms: must be a whole number from 1 to 600000')

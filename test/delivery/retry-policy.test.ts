@@ -1,4 +1,9 @@
+import net from 'node:net'
+import request from 'supertest'
+import { transactionaleTouchpoint, type FailedEvent } from '../../src'
 import { backoffDelay, pauseDelay, classify, parseRetryAfter } from '../../src/delivery/retry-policy'
+import { captureLogs } from '../helpers/log-capture'
+import { createShop, EXPRESS_VERSIONS } from '../helpers/shop'
 
 const settings = { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 }
 const now = Date.parse('2026-11-27T10:00:00Z')
@@ -17,6 +22,16 @@ describe('classify', () => {
       keyRejected: status === 401 || status === 403,
     })
   })
+  test.each([600, 999, 1000, 99, 0, -1, 550.5, NaN])(
+    'issue 18: %p is outside 100-599: a final failure (a broken server, not a busy one), not retried',
+    (status) => {
+      expect(classify({ kind: 'response', status, retryAfter: '1' }, settings, now)).toEqual({
+        kind: 'final',
+        status,
+        keyRejected: false,
+      })
+    },
+  )
   test.each(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT'])('network %s is retried', (code) => {
     expect(classify({ kind: 'network', code }, settings, now)).toEqual({ kind: 'retry', error: code })
   })
@@ -62,6 +77,16 @@ describe('pauseDelay (item 5: limits that wrap)', () => {
 })
 
 describe('pauseDelay: a failure to connect pauses at most 5 s, an answer the full backoff', () => {
+  test.each([600, 999, 1000, 99, 0, -1, 550.5, NaN])(
+    'issue 18: %p is outside 100-599: a final failure (a broken server, not a busy one), not retried',
+    (status) => {
+      expect(classify({ kind: 'response', status, retryAfter: '1' }, settings, now)).toEqual({
+        kind: 'final',
+        status,
+        keyRejected: false,
+      })
+    },
+  )
   test.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])('%s: at most 5 s', (error) => {
     expect(pauseDelay({ kind: 'retry', error }, 20, settings, () => 0.999)).toBe(4995)
   })
@@ -86,5 +111,57 @@ describe('backoffDelay', () => {
     expect(backoffDelay(20, settings, () => 0.999)).toBe(29_970)
     expect(backoffDelay(2000, settings, () => 0.5)).toBe(15_000)
     expect(backoffDelay(4, settings, () => 0)).toBe(0)
+  })
+})
+
+/**
+ * A server that answers every request with `HTTP/1.1 <statusLine>`: Node's http server refuses to
+ * write a status outside 100-999, so the status line is written by hand.
+ */
+async function rawStatusServer(
+  statusLine: string,
+): Promise<{ endpoint: string; requests: () => number; close: () => void }> {
+  let requests = 0
+  const server = net.createServer((socket) => {
+    socket.on('data', (chunk: Buffer) => {
+      // One request per chunk is enough here: the client sends each small POST in one write.
+      if (!chunk.toString('latin1').startsWith('POST ')) return
+      requests++
+      socket.write(`HTTP/1.1 ${statusLine}\r\nContent-Length: 0\r\n\r\n`)
+    })
+    socket.on('error', () => undefined)
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as net.AddressInfo
+  return { endpoint: `http://127.0.0.1:${port}/api`, requests: () => requests, close: () => server.close() }
+}
+
+describe.each(EXPRESS_VERSIONS)('issue 18: an API answering status 600, through %s', (_version, expressFactory) => {
+  test('the touchpoint fails for good after one attempt (rejected, status 600), counted, not retried', async () => {
+    const api = await rawStatusServer('600 Broken')
+    const logs = captureLogs()
+    const failed: FailedEvent[] = []
+    const touchpoint = transactionaleTouchpoint({
+      apiKey: 'trx-key-600',
+      route: '/checkout',
+      endpoint: api.endpoint,
+      logger: logs.logger,
+      // Were 600 retried, three attempts would be made within a few milliseconds.
+      retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
+      hooks: { onFailed: (event) => void failed.push(event) },
+    })
+    try {
+      const customer = { email: 'bea@example.org', firstName: 'Bea', country: 'FR', orderId: 'S-600' }
+      await request(createShop(expressFactory, touchpoint)).post('/checkout').send({ customer }).expect(201)
+      await touchpoint.flush()
+      expect(touchpoint.stats()).toMatchObject({ received: 1, failed: 1, sent: 0 })
+      expect(api.requests()).toBe(1)
+      expect(failed).toEqual([
+        expect.objectContaining({ orderId: 'S-600', reason: 'rejected', status: 600, attempts: 1 }),
+      ])
+    } finally {
+      await touchpoint.close({ timeoutMs: 0 })
+      api.close()
+    }
   })
 })
