@@ -3,15 +3,8 @@
  * names, any case, stray spaces or accents) into the ISO 3166-1 alpha-2 code the API wants.
  * The lookup table is built once, on first use, from i18n-iso-countries.
  */
-// The package's browser entry: its Node entry registers all 78 locales at import, and we need seven.
-import countries from 'i18n-iso-countries/index'
-import de from 'i18n-iso-countries/langs/de.json'
-import en from 'i18n-iso-countries/langs/en.json'
-import es from 'i18n-iso-countries/langs/es.json'
-import fr from 'i18n-iso-countries/langs/fr.json'
-import it from 'i18n-iso-countries/langs/it.json'
-import nl from 'i18n-iso-countries/langs/nl.json'
-import pt from 'i18n-iso-countries/langs/pt.json'
+import type { LocaleData } from 'i18n-iso-countries'
+import { loadDependency } from './load-dependency'
 
 /** Locales whose country names are recognised (Transactionale's markets and their neighbours). */
 export const COUNTRY_NAME_LOCALES = ['en', 'it', 'de', 'fr', 'es', 'nl', 'pt'] as const
@@ -30,7 +23,11 @@ function fold(value: string): string {
 }
 
 function buildLookup(): Map<string, string> {
-  for (const locale of [de, en, es, fr, it, nl, pt]) countries.registerLocale(locale)
+  // The package's browser entry: its Node entry registers all 78 locales when loaded, and we need seven.
+  const countries = loadDependency<typeof import('i18n-iso-countries')>('i18n-iso-countries/index')
+  for (const locale of COUNTRY_NAME_LOCALES) {
+    countries.registerLocale(loadDependency<LocaleData>(`i18n-iso-countries/langs/${locale}.json`))
+  }
   const table = new Map<string, string>()
   for (const [alpha2, alpha3] of Object.entries(countries.getAlpha2Codes())) {
     table.set(fold(alpha2), alpha2)

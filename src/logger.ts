@@ -3,7 +3,9 @@
  * mirrors), written through a child of the shop's pino logger or a default one, with the API key's
  * header redacted, and guarded so that a logger that throws never breaks the shop or delivery.
  */
-import pino, { type Logger } from 'pino'
+import type { Logger } from 'pino'
+import type Pino from 'pino'
+import { loadDependency } from './load-dependency'
 import { throttle } from './throttle'
 
 /** The minimum a logger must offer: pino's, or anything with the same methods and levels. */
@@ -115,10 +117,13 @@ export function isPinoCompatible(value: unknown): value is TouchpointLogger {
 /** The package's log: a child of the shop's logger, or a pino logger of our own, behind a guard. */
 export function createLog(shopLogger: TouchpointLogger | undefined): Log {
   let logger: TouchpointLogger
+  // pino is loaded here, at factory time, rather than when the package is imported.
+  const ours = (): TouchpointLogger =>
+    loadDependency<typeof Pino>('pino')({ name: 'express-transactionale', redact: REDACT })
   try {
-    logger = childOf(shopLogger ?? pino({ name: 'express-transactionale', redact: REDACT }))
+    logger = childOf(shopLogger ?? ours())
   } catch {
-    logger = pino({ name: 'express-transactionale', redact: REDACT })
+    logger = ours()
   }
   const enabled = (level: LogLevel): boolean => {
     try {

@@ -9,7 +9,8 @@
  */
 import { createHash, createHmac } from 'node:crypto'
 import { domainToUnicode } from 'node:url'
-import Joi from 'joi'
+import type Joi from 'joi'
+import { loadDependency } from './load-dependency'
 import { normalizeCountry } from './country'
 import {
   emailCharacterProblem,
@@ -186,8 +187,18 @@ function matching(max: number, pattern: RegExp, upperCase = false): Parse<string
   }
 }
 
-/** Joi's email rule (from @hapi/address) is the authority on addresses; it costs ~4 µs per call. */
-const EMAIL = Joi.string().email({ tlds: { allow: false } })
+/**
+ * Joi's email rule (from @hapi/address) is the authority on addresses; it costs ~4 µs per call.
+ * Joi is loaded when the factory starts (see {@link prepareValidation}), not at import: it is a
+ * third of what importing the package would cost.
+ */
+let emailRule: Joi.StringSchema | undefined
+
+/** Loads and compiles what validation needs; the factory calls it, so no order pays for it. */
+export function prepareValidation(): void {
+  emailRule ??= loadDependency<typeof Joi>('joi').string().email({ tlds: { allow: false } })
+  normalizeCountry('IT') // builds the country table
+}
 
 /**
  * The everyday address shape, a strict subset of what the email rule accepts (test/payload-email.test.ts
@@ -200,7 +211,8 @@ const PLAIN_EMAIL =
 /** Whether `email` (trimmed, lower-cased) is a valid address, as joi's `email({ tlds: { allow: false } })` decides. */
 function isEmailAddress(email: string): boolean {
   if (email.length <= 254 && email.indexOf('@') <= 64 && !email.includes('xn--') && PLAIN_EMAIL.test(email)) return true
-  return EMAIL.validate(email).error === undefined
+  prepareValidation()
+  return (emailRule as Joi.StringSchema).validate(email).error === undefined
 }
 
 /**

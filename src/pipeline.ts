@@ -10,7 +10,7 @@ import { describeError } from './hooks'
 import type { Ledger } from './ledger'
 import type { Log } from './logger'
 import type { ResolvedOptions } from './options'
-import { dedupeKeyOf, toWirePayload, validateCustomer, type ValidCustomer } from './payload'
+import { dedupeKeyOf, prepareValidation, toWirePayload, validateCustomer, type ValidCustomer } from './payload'
 import type { FinishedResponse } from './response-hook'
 import type { Clock } from './types'
 
@@ -45,6 +45,8 @@ type Stored = { stored: Promise<void> } | void
 export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline {
   const { engine, ledger, log, clock } = deps
   const durable = deps.durable
+  // Validation's dependencies load now, at start-up, so that no order pays for them.
+  prepareValidation()
   let redirectWarned = false
 
   /** Races a mapper's promise against `mapperTimeoutMs`. */

@@ -2,7 +2,8 @@
  * Route matching, compiled once: decides from the method and the full path (`req.originalUrl`
  * without the query, so mounted routers work) whether a request is an order completion.
  */
-import { pathToRegexp } from 'path-to-regexp'
+import type { pathToRegexp } from 'path-to-regexp'
+import { loadDependency } from './load-dependency'
 
 /** An Express-style path (`'/orders/:id/complete'`, path-to-regexp 8 syntax, as in Express 5), or a RegExp. */
 export type RoutePattern = string | RegExp
@@ -20,7 +21,8 @@ export function compileRoute(pattern: RoutePattern): RegExp {
     return new RegExp(pattern.source, pattern.flags.replace(/[gy]/g, ''))
   }
   if (!pattern.startsWith('/')) throw new TypeError(`a path must start with "/" (got "${pattern}")`)
-  return pathToRegexp(pattern, { end: true, trailing: true, sensitive: false }).regexp
+  const compile = loadDependency<{ pathToRegexp: typeof pathToRegexp }>('path-to-regexp').pathToRegexp
+  return compile(pattern, { end: true, trailing: true, sensitive: false }).regexp
 }
 
 /** Builds the matcher for already validated patterns and upper-cased methods. */

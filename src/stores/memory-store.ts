@@ -4,7 +4,8 @@
  * the hot path of every order, so each method does its work synchronously and returns a promise
  * that is already settled, without closures or lookups per touchpoint.
  */
-import { LRUCache } from 'lru-cache'
+import type { LRUCache } from 'lru-cache'
+import { loadDependency } from '../load-dependency'
 import { Fifo } from '../queue'
 import { systemClock, type Clock } from '../types'
 import type {
@@ -92,7 +93,8 @@ class MemoryStore implements TouchpointStore, CountingStore {
     this.clock = context.clock
     if (context.dedupeWindowMs > 0) {
       const clock = context.clock
-      this.seen = new LRUCache<string, true>({
+      const { LRUCache: Cache } = loadDependency<{ LRUCache: typeof LRUCache }>('lru-cache')
+      this.seen = new Cache<string, true>({
         max: context.dedupeMaxEntries,
         ttl: context.dedupeWindowMs,
         // The store's clock, so the window follows injected time; read on every check (resolution 0)
