@@ -100,6 +100,28 @@ test.each([
   expect(JSON.parse(out)).toEqual({ before: false, after: true, left: 0, counter: true })
 })
 
+// A light start (issue 19): importing the package loads none of its heavier dependencies; the
+// factory loads them, so the first checkout pays for none of them.
+const HEAVY = ['joi', 'axios', 'pino', 'lru-cache', 'path-to-regexp', 'i18n-iso-countries']
+const startProbe = `
+  const heavy = ${JSON.stringify(HEAVY)};
+  const loaded = () => heavy.filter((d) => Object.keys(req.cache).some((k) => k.includes('/node_modules/' + d + '/')));
+  const atImport = loaded();
+  const mw = m.transactionaleTouchpoint({ apiKey: 'k', route: '/checkout' });
+  const atFactory = loaded();
+  mw.close().then(() => console.log(JSON.stringify({ atImport, atFactory })));
+`
+test.each([
+  ['require (CJS)', `const req = require; const m = require('${PACKAGE_NAME}');`],
+  [
+    'import (ESM)',
+    `import { createRequire } from 'node:module'; import * as m from '${PACKAGE_NAME}'; const req = createRequire(import.meta.url);`,
+  ],
+])('a light start with %s: the heavier dependencies load with the factory, not at import', (how, load) => {
+  const out = run([...(how.includes('ESM') ? ['--input-type=module'] : []), '-e', `${load} ${startProbe}`])
+  expect(JSON.parse(out)).toEqual({ atImport: [], atFactory: HEAVY })
+})
+
 // A shop's TypeScript, compiled with the repo's tsc against the packed .d.ts / .d.mts files.
 const consumer = path.join(sandbox, 'consumer')
 const usesPackage = `
