@@ -22,28 +22,19 @@ import type {
   StoredTouchpoint,
   TouchpointStore,
 } from '../contracts'
-import { startCheckpointer, type Checkpointer } from './checkpointer'
 import { hashKey } from './file'
 import { codeOf, isBusy, messageOf, type Database } from './load'
-import { deadOwners, leaseOwner } from './owners'
+import { leaseOwner } from './owners'
 import type { ResolvedSqliteOptions } from './options'
-import { QueueStatements, type ClaimedRow } from './statements'
-import { AddOp, BUSY_RETRY_MAX_MS, Writer, type Committed } from './writer'
+import { QueueStatements, touchpointOf, type ClaimedRow } from './statements'
+import { AddOp, writeOf, type Committed } from './apply'
+import { Upkeep } from './upkeep'
+import { BUSY_RETRY_MAX_MS, Writer } from './writer'
 
-/** How often the store looks for work it did not cause (another process's rows, expired leases, dead owners). */
-const POLL_MS = 1000
-/** A recount is skipped until this many times its last duration has passed (and at least one poll). */
-const RECOUNT_COST_FACTOR = 100
-/** Rows deleted per prune statement: small enough to keep each chunk well under a millisecond. */
-const PRUNE_CHUNK = 200
 /** How long `close()` keeps retrying a commit that meets another process's lock. */
 const CLOSE_COMMIT_MS = 10_000
 /** `process.exit()` runs no timers: the last commit may wait this long for a lock, synchronously. */
 const EXIT_BUSY_TIMEOUT_MS = 2000
-/** SQLite's automatic checkpoint threshold (pages), kept while no checkpoint thread runs. */
-const AUTO_CHECKPOINT_PAGES = 1000
-/** The safety net while the checkpoint thread runs. */
-const AUTO_CHECKPOINT_PAGES_WITH_THREAD = 20_000
 
 const NOTHING: Promise<readonly StoredTouchpoint[]> = Promise.resolve([])
 const DONE: Promise<void> = Promise.resolve()
@@ -71,12 +62,9 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
   private deadRows = 0
   /** Rows leased to this process and handed to the pump, not yet settled: row id → settling. */
   private readonly claimed = new Map<number, boolean>()
-  private nextRecountAt = 0
-  private pollTimer: NodeJS.Timeout | undefined
   private dueTimer: { handle: NodeJS.Timeout; at: number } | undefined
-  private pruning = false
-  private checkpointer: Checkpointer | undefined
   private errorLog: ((operation: string, fields: Record<string, unknown>) => void) | undefined
+  private upkeep: Upkeep | undefined
 
   constructor(
     private readonly db: Database,
@@ -106,14 +94,25 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
     this.leaseMs = this.options.leaseMs ?? context.leaseMs
     // For `outbox retry`, which leaves room for live orders.
     this.writer.setMeta('max_size', this.maxSize)
-    this.background('open', () => {
-      this.releaseDeadOwners()
-      this.recount()
+    this.upkeep = new Upkeep({
+      db: this.db,
+      sql: this.sql,
+      owner: this.owner,
+      path: this.options.path,
+      retentionMs: this.options.retentionMs,
+      modulePath: this.modulePath,
+      clock: this.clock,
+      dedupeWindowMs: this.dedupeWindowMs,
+      counted: (waiting, dead) => {
+        this.waitingRows = waiting
+        this.deadRows = dead
+      },
+      prunedDead: (count) => (this.deadRows = Math.max(0, this.deadRows - count)),
+      notify: () => this.notify(),
+      logError: (operation, error) => this.logError(operation, error),
     })
-    this.prune()
+    this.upkeep.start()
     process.on('exit', this.onExit)
-    this.schedulePoll()
-    this.startCheckpoints()
     return DONE
   }
 
@@ -149,18 +148,8 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
       if (!isBusy(error)) this.logError('claim', error)
       return Promise.reject(error instanceof Error ? error : new Error(messageOf(error)))
     }
-    const touchpoints: StoredTouchpoint[] = []
-    for (const row of rows) {
-      this.claimed.set(row.id, false)
-      touchpoints.push({
-        id: String(row.id),
-        body: row.body,
-        orderId: row.order_id ?? undefined,
-        dedupeKey: row.dedupe_key ?? undefined,
-        receivedAt: row.received_at,
-        attempts: row.attempts,
-      })
-    }
+    for (const row of rows) this.claimed.set(row.id, false)
+    const touchpoints = rows.map(touchpointOf)
     return Promise.resolve({ touchpoints, nextDueAt })
   }
 
@@ -170,27 +159,8 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
     const id = Number(touchpoint.id)
     if (this.claimed.get(id) !== false) return DONE
     this.claimed.set(id, true)
-    switch (outcome.kind) {
-      case 'delivered':
-        // Without a dedupe key there is nothing to remember: the row goes.
-        return this.writer.settle({
-          kind: 'delivered',
-          id,
-          keepKey: touchpoint.dedupeKey !== undefined && this.dedupeWindowMs > 0,
-        })
-      case 'retry':
-        return this.writer.settle({
-          kind: 'retry',
-          id,
-          attempts: outcome.attempts,
-          dueAt: outcome.dueAt,
-          error: outcome.reason ?? null,
-        })
-      case 'failed':
-        return this.writer.settle({ kind: 'failed', id, attempts: outcome.attempts, reason: outcome.reason })
-      case 'released':
-        return this.writer.settle({ kind: 'release', id })
-    }
+    // Without a dedupe key there is nothing to remember of a delivered row: it goes.
+    return this.writer.settle(writeOf(id, outcome, touchpoint.dedupeKey !== undefined && this.dedupeWindowMs > 0))
   }
 
   /**
@@ -273,22 +243,19 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(this.writer.retryDelay, BUSY_RETRY_MAX_MS)))
     }
-    this.background('close', () => this.sql.releaseOwner.run(this.owner))
+    this.quietly('close', () => this.sql.releaseOwner.run(this.owner))
     this.shutDownNow()
   }
 
   private shutDownNow(): void {
     this.writer.stop()
-    this.checkpointer?.stop()
-    this.checkpointer = undefined
+    this.upkeep?.stop()
     this.claimed.clear()
     process.off('exit', this.onExit)
-    if (this.pollTimer !== undefined) this.clock.clearTimeout(this.pollTimer)
     if (this.dueTimer !== undefined) this.clock.clearTimeout(this.dueTimer.handle)
-    this.pollTimer = undefined
     this.dueTimer = undefined
     this.onAvailable = () => undefined
-    this.background('close', () => this.db.close())
+    this.quietly('close', () => this.db.close())
   }
 
   private readonly onExit = (): void => {
@@ -304,81 +271,6 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
     }
   }
 
-  /** Leases of this machine's processes that are gone (a crash, SIGKILL) are given back at once. */
-  private releaseDeadOwners(): void {
-    let released = 0
-    for (const owner of deadOwners(this.sql.leaseOwners.all(), this.owner)) {
-      released += this.sql.releaseOwner.run(owner).changes
-    }
-    if (released > 0) this.notify()
-  }
-
-  /** Moves WAL checkpoints (and their fsyncs) off the event loop; see checkpointer.ts. */
-  private startCheckpoints(): void {
-    if (this.modulePath === undefined) return
-    const threshold = (pages: number): void => {
-      if (this.state === 'open') this.background('checkpoint', () => this.db.pragma(`wal_autocheckpoint = ${pages}`))
-    }
-    this.checkpointer = startCheckpointer({
-      modulePath: this.modulePath,
-      file: this.options.path,
-      onReady: () => threshold(AUTO_CHECKPOINT_PAGES_WITH_THREAD),
-      onGone: (error) => {
-        this.checkpointer = undefined
-        threshold(AUTO_CHECKPOINT_PAGES)
-        this.logError('checkpoint', error)
-      },
-    })
-  }
-
-  private schedulePoll(): void {
-    if (this.state !== 'open') return
-    this.pollTimer = this.clock.setTimeout(this.poll, POLL_MS)
-    // The poll alone must not keep a finished process alive.
-    this.pollTimer.unref?.()
-  }
-
-  private readonly poll = (): void => {
-    this.pollTimer = undefined
-    if (this.state !== 'open') return
-    const now = this.clock.now()
-    this.background('poll', () => {
-      this.releaseDeadOwners()
-      if (now >= this.nextRecountAt) this.recount()
-      if (this.sql.anyClaimable.get(now, now) !== undefined) this.notify()
-    })
-    this.prune()
-    this.schedulePoll()
-  }
-
-  /** Prunes expired delivered keys and dead letters, a chunk per turn of the event loop until done. */
-  private prune(): void {
-    if (this.pruning || this.state !== 'open') return
-    const now = this.clock.now()
-    let more = false
-    this.background('prune', () => {
-      const delivered = this.sql.pruneDelivered.run(now - this.dedupeWindowMs, PRUNE_CHUNK).changes
-      const dead = this.sql.pruneDead.run(now - this.options.retentionMs, PRUNE_CHUNK).changes
-      this.deadRows = Math.max(0, this.deadRows - dead)
-      more = delivered === PRUNE_CHUNK || dead === PRUNE_CHUNK
-    })
-    if (!more) return
-    this.pruning = true
-    setImmediate(() => {
-      this.pruning = false
-      this.prune()
-    })
-  }
-
-  /** Counts from the file; the next recount waits for a multiple of what this one cost. */
-  private recount(): void {
-    const started = performance.now()
-    this.waitingRows = this.sql.countWaiting.get() ?? 0
-    this.deadRows = this.sql.countDead.get() ?? 0
-    const cost = performance.now() - started
-    this.nextRecountAt = this.clock.now() + Math.max(0, cost * RECOUNT_COST_FACTOR - POLL_MS)
-  }
-
   private notify(): void {
     try {
       this.onAvailable()
@@ -387,8 +279,8 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
     }
   }
 
-  /** Work off the hot path: a lock held elsewhere skips it until the next time (never waits), other errors are logged. */
-  private background(operation: string, work: () => void): void {
+  /** Runs `work`; a lock held elsewhere is not waited for (the step is skipped), other errors are logged. */
+  private quietly(operation: string, work: () => void): void {
     try {
       work()
     } catch (error) {

@@ -5,6 +5,7 @@
  * the delivered keys', the leased rows' owners.
  */
 import type BetterSqlite3 from 'better-sqlite3'
+import type { StoredTouchpoint } from '../contracts'
 import type { Database } from './load'
 
 type Stmt<P extends unknown[] = unknown[], R = unknown> = BetterSqlite3.Statement<P, R>
@@ -17,6 +18,18 @@ export interface ClaimedRow {
   dedupe_key: string | null
   received_at: number
   attempts: number
+}
+
+/** A claimed row as the pump gets it. */
+export function touchpointOf(row: ClaimedRow): StoredTouchpoint {
+  return {
+    id: String(row.id),
+    body: row.body,
+    orderId: row.order_id ?? undefined,
+    dedupeKey: row.dedupe_key ?? undefined,
+    receivedAt: row.received_at,
+    attempts: row.attempts,
+  }
 }
 
 /** A row as the outbox lists it. */

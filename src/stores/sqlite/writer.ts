@@ -10,7 +10,8 @@
  * a growing delay until it commits. Adds and settlements are answered at the first attempt then, so
  * nothing upstream waits for the lock either.
  */
-import type { AddResult, NewTouchpoint } from '../contracts'
+import type { AddResult } from '../contracts'
+import { applyWrites, type AddOp, type ApplyContext, type Committed, type WriteOp } from './apply'
 import { isBusy, storeError, type Database } from './load'
 import type { QueueStatements } from './statements'
 
@@ -23,52 +24,7 @@ const BUSY_RETRY_FIRST_MS = 5
 /** A lock held for seconds is retried this often: its release is seen within this time. */
 export const BUSY_RETRY_MAX_MS = 100
 
-/** A buffered add: its touchpoint, what the commit decided, and the caller's promise. */
-export class AddOp {
-  result: AddResult = 'duplicate'
-  /** Answered `'added'` at a commit that met the lock; it commits later (a cross-process duplicate found then is dropped silently). */
-  answered = false
-  resolve!: (result: AddResult) => void
-  reject!: (error: Error) => void
-  readonly promise = new Promise<AddResult>((resolve, reject) => {
-    this.resolve = resolve
-    this.reject = reject
-  })
-  constructor(
-    readonly touchpoint: NewTouchpoint,
-    readonly hash: string | null,
-    readonly at: number,
-  ) {}
-}
-
-/** A settlement as the buffer keeps it (row ids are SQLite's). */
-export type WriteOp =
-  | { readonly kind: 'delivered'; readonly id: number; readonly keepKey: boolean }
-  | {
-      readonly kind: 'retry'
-      readonly id: number
-      readonly attempts: number
-      readonly dueAt: number
-      readonly error: string | null
-    }
-  | { readonly kind: 'failed'; readonly id: number; readonly attempts: number; readonly reason: string }
-  | { readonly kind: 'release'; readonly id: number }
-
-/** What a commit changed, for the store's counts and wake-ups. */
-export interface Committed {
-  /** Rows that became waiting (new touchpoints) minus those that stopped waiting (delivered, failed). */
-  readonly waiting: number
-  readonly dead: number
-  /** Adds answered before this commit that it stored: their touchpoints are claimable now. */
-  readonly lateAdds: number
-  readonly settled: readonly WriteOp[]
-}
-
-export interface WriterHooks {
-  /** The store's clock (due times, leases, the dedupe window). */
-  now(): number
-  readonly owner: string
-  dedupeWindowMs(): number
+export interface WriterHooks extends ApplyContext {
   committed(result: Committed): void
   /** A commit or a probe found the lock free again after SQLITE_BUSY. */
   lockFree(): void
@@ -103,7 +59,7 @@ export class Writer {
   ) {
     const write = db.transaction(
       (adds: readonly AddOp[], settles: readonly WriteOp[], meta: readonly [string, number][]) =>
-        this.write(adds, settles, meta),
+        applyWrites(this.sql, this.hooks, adds, settles, meta),
     )
     this.tx = (adds, settles, meta) => write.immediate(adds, settles, meta)
   }
@@ -158,7 +114,7 @@ export class Writer {
     try {
       const committed = this.db
         .transaction(() => {
-          const result = this.write([], settles, [])
+          const result = applyWrites(this.sql, this.hooks, [], settles, [])
           out = work()
           return result
         })
@@ -308,51 +264,5 @@ export class Writer {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.immediate = undefined
     this.timer = undefined
-  }
-
-  /** The transaction's body; the counts change only once it commits. */
-  private write(adds: readonly AddOp[], settles: readonly WriteOp[], meta: readonly [string, number][]): Committed {
-    const { sql } = this
-    const { owner } = this.hooks
-    const dedupeWindowMs = this.hooks.dedupeWindowMs()
-    const now = this.hooks.now()
-    let waiting = 0
-    let dead = 0
-    for (const op of adds) {
-      const t = op.touchpoint
-      const args = [t.body, t.orderId ?? null, t.dedupeKey ?? null, op.hash, t.receivedAt, op.at] as const
-      let result = sql.insert.run(...args)
-      // The key is taken. A delivered row older than the window no longer counts: free it, try again.
-      if (
-        result.changes === 0 &&
-        op.hash !== null &&
-        sql.freeExpiredKey.run(op.hash, now - dedupeWindowMs).changes > 0
-      ) {
-        result = sql.insert.run(...args)
-      }
-      op.result = result.changes > 0 ? 'added' : 'duplicate'
-      waiting += result.changes
-    }
-    for (const op of settles) {
-      switch (op.kind) {
-        case 'delivered':
-          waiting -= (op.keepKey ? sql.delivered : sql.deleteDelivered).run(op.id, owner).changes
-          break
-        case 'retry':
-          sql.retry.run(op.attempts, op.dueAt, op.error, op.id, owner)
-          break
-        case 'failed': {
-          const changes = sql.failed.run(op.attempts, op.reason, now, op.id, owner).changes
-          waiting -= changes
-          dead += changes
-          break
-        }
-        case 'release':
-          sql.release.run(op.id, owner)
-          break
-      }
-    }
-    for (const [key, value] of meta) sql.setMeta.run(key, value)
-    return { waiting, dead, lateAdds: 0, settled: settles }
   }
 }
