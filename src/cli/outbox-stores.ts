@@ -50,14 +50,13 @@ async function openRedis(url: string, prefix: string | undefined): Promise<CliOu
   // resolving with a `TouchpointOutbox` once Redis answered (rejecting when it does not).
   const open = (redisEntry as { openRedisOutbox?: RedisOutboxOpener }).openRedisOutbox
   if (open === undefined) throw new CliError(EXIT.failed, `${name}: this build has no Redis outbox`)
-  try {
-    return await within(open(url, prefix === undefined ? {} : { prefix }), `${name}: cannot reach Redis`)
-  } catch (error) {
-    if (error instanceof CliError) throw error
-    throw asUsageError(`cannot open the outbox ${name}`, { connection: '<store>', prefix: '--prefix' }, () => {
-      throw error
-    })
-  }
+  const opened = open(url, prefix === undefined ? {} : { prefix }).catch((error: unknown) =>
+    // A configuration error (a malformed URL, a bad prefix) is a usage error; the rest fails the command.
+    asUsageError(`cannot open the outbox ${name}`, { connection: '<store>', prefix: '--prefix' }, (): never => {
+      throw error instanceof Error ? error : new Error(String(error))
+    }),
+  )
+  return within(opened, `${name}: cannot reach Redis`)
   // ---------------------------------------------------------------------------------------------
 }
 
