@@ -3,7 +3,7 @@
  * uses. Kept apart from the main entry so that only shops that use it load better-sqlite3 (an
  * optional peer dependency with a native module).
  */
-export { sqliteStore, SQLITE_STORE_DEFAULTS } from './stores/sqlite-store'
-export type { SqliteStoreOptions } from './stores/sqlite-store'
-export { openOutbox } from './stores/sqlite-outbox'
-export type { SqliteOutbox, OutboxCounts } from './stores/sqlite-outbox'
+export { sqliteStore, openOutbox } from './stores/sqlite'
+export { SQLITE_STORE_DEFAULTS } from './stores/sqlite/options'
+export type { SqliteStoreOptions } from './stores/sqlite/options'
+export type { SqliteOutbox, OutboxCounts, SqliteOutboxStats } from './stores/sqlite/outbox'

@@ -1,141 +1,97 @@
 /**
- * The outboxes `outbox` can open, behind one small interface: a SQLite file through `openOutbox`
- * (`express-transactionale/sqlite`), a Redis queue through `redisStore` with `worker: false`
- * (`express-transactionale/redis`: it claims nothing, only reads and moves dead letters).
+ * The outboxes `outbox` can open, all behind the package's `TouchpointOutbox` contract: a SQLite
+ * file through `openOutbox` (`express-transactionale/sqlite`), a Redis queue through the Redis
+ * entry's outbox (`express-transactionale/redis`). Every call is bounded in time, so a store that
+ * does not answer fails the command instead of hanging it.
  */
 import { existsSync } from 'node:fs'
-import pino from 'pino'
-import { redisStore } from '../redis'
+import * as redisEntry from '../redis'
 import { redactUrl } from '../redis/options'
 import { openOutbox } from '../sqlite'
-import { DEFAULTS } from '../options'
-import type { DeadLetter } from '../stores/store'
-import { systemClock } from '../types'
+import type { OutboxStats, TouchpointOutbox } from '../stores/contracts'
 import { asUsageError, CliError, EXIT, usageError } from './output'
 
-/** What the command needs of a store's outbox; async, so that a remote store fits as well as a file. */
-export interface Outbox {
-  /** How to name it in output, e.g. `sqlite:/var/app/outbox.db`. */
-  readonly name: string
-  counts(): Promise<OutboxStats>
-  /** Dead letters, newest first. */
-  deadLetters(limit: number): Promise<DeadLetter[]>
-  retryDeadLetters(ids?: readonly string[]): Promise<number>
-  purgeDeadLetters(ids?: readonly string[]): Promise<number>
-  close(): Promise<void>
+/** The outbox as the command uses it: the contract, whose `stats()` may say how much room the shops leave. */
+export interface CliOutbox extends TouchpointOutbox {
+  stats(): Promise<OutboxStats & { readonly room?: number | undefined }>
 }
 
-/** The counts `stats` prints; a store gives those it knows. */
-export interface OutboxStats {
-  /** Waiting to be sent: due now, waiting for a retry, or being sent. */
-  readonly waiting: number
-  /** Of those, being sent right now. */
-  readonly beingSent: number
-  /** Of those, waiting for a retry's due time (Redis). */
-  readonly delayed?: number
-  /** Delivered, kept for the dedupe window without customer data (SQLite). */
-  readonly delivered?: number
-  readonly deadLetters: number
-}
-
-/** How long one Redis operation of a command may take before the command fails. */
-const REDIS_TIMEOUT_MS = 10_000
+/** How long one store operation of a command may take before the command fails. */
+const OPERATION_TIMEOUT_MS = 10_000
 
 /** Opens the store named on the command line: `sqlite:PATH` or `redis://…` / `rediss://…`. */
-export function openStore(store: string, options: { readonly prefix?: string }): Promise<Outbox> {
+export async function openStore(store: string, options: { readonly prefix?: string }): Promise<CliOutbox> {
   if (store.startsWith('sqlite:')) {
     if (options.prefix !== undefined) throw usageError('--prefix is for redis:// stores, not sqlite:')
-    return Promise.resolve(openSqlite(store.slice('sqlite:'.length)))
+    return bounded(openSqlite(store.slice('sqlite:'.length)))
   }
-  if (/^rediss?:\/\//.test(store)) return openRedis(store, options.prefix)
+  if (/^rediss?:\/\//.test(store)) return bounded(await openRedis(store, options.prefix))
   throw usageError(
     `"${store}" names no store: use sqlite:PATH (e.g. sqlite:./var/transactionale.db) or redis://HOST:PORT`,
   )
 }
 
-function openSqlite(path: string): Outbox {
+function openSqlite(path: string): CliOutbox {
   if (path === '' || !existsSync(path)) {
     throw usageError(
       `sqlite:${path}: no such file: give the path the app passes to sqliteStore({ path }), e.g. sqlite:./var/transactionale.db`,
     )
   }
-  const outbox = asUsageError(`cannot open the outbox sqlite:${path}`, {}, () => openOutbox(path))
+  return asUsageError(`cannot open the outbox sqlite:${path}`, {}, () => openOutbox(path))
+}
+
+/** What the Redis entry offers for the CLI (being rewritten on BullMQ's public API). */
+type RedisOutboxOpener = (url: string, options: { readonly prefix?: string }) => Promise<TouchpointOutbox>
+
+async function openRedis(url: string, prefix: string | undefined): Promise<CliOutbox> {
+  const name = `${redactUrl(url)}${prefix === undefined ? '' : ` (prefix ${prefix})`}`
+  // ---------------------------------------------------------------------------------------------
+  // THE ONE CALL SITE TO ADAPT: the Redis entry's outbox, `openRedisOutbox(url, { prefix })`,
+  // resolving with a `TouchpointOutbox` once Redis answered (rejecting when it does not).
+  const open = (redisEntry as { openRedisOutbox?: RedisOutboxOpener }).openRedisOutbox
+  if (open === undefined) throw new CliError(EXIT.failed, `${name}: this build has no Redis outbox`)
+  const opened = open(url, prefix === undefined ? {} : { prefix }).catch((error: unknown) =>
+    // A configuration error (a malformed URL, a bad prefix) is a usage error; the rest fails the command.
+    asUsageError(`cannot open the outbox ${name}`, { connection: '<store>', prefix: '--prefix' }, (): never => {
+      throw error instanceof Error ? error : new Error(String(error))
+    }),
+  )
+  return within(opened, `${name}: cannot reach Redis`)
+  // ---------------------------------------------------------------------------------------------
+}
+
+/** Every operation of `outbox` fails the command after {@link OPERATION_TIMEOUT_MS} instead of hanging. */
+function bounded(outbox: CliOutbox): CliOutbox {
+  const run = <T>(operation: Promise<T>): Promise<T> => within(operation, outbox.name)
   return {
-    name: `sqlite:${outbox.path}`,
-    counts: () => {
-      const { waiting, leased, delivered, deadLetters } = outbox.counts()
-      return Promise.resolve({ waiting, beingSent: leased, delivered, deadLetters })
+    name: outbox.name,
+    stats: () => run(outbox.stats()),
+    list: (options) => run(outbox.list(options)),
+    find: (id) => run(outbox.find(id)),
+    retry: (ids) => run(outbox.retry(ids)),
+    purge: (ids) => run(outbox.purge(ids)),
+    close: async () => {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([outbox.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000)))])
+      clearTimeout(timer)
     },
-    deadLetters: (limit) => Promise.resolve(outbox.deadLetters({ limit })),
-    retryDeadLetters: (ids) => Promise.resolve(outbox.retryDeadLetters(ids)),
-    purgeDeadLetters: (ids) => Promise.resolve(outbox.purgeDeadLetters(ids)),
-    close: () => Promise.resolve(outbox.close()),
   }
 }
 
-async function openRedis(url: string, prefix: string | undefined): Promise<Outbox> {
-  const name = `${redactUrl(url)}${prefix === undefined ? '' : ` (prefix ${prefix})`}`
-  const store = asUsageError(`cannot open the outbox ${name}`, { connection: '<store>', prefix: '--prefix' }, () =>
-    redisStore({ connection: url, worker: false, ...(prefix === undefined ? {} : { prefix }) }),
-  )
-  // The store logs Redis errors rather than throwing them; the last one explains a failure.
-  let lastError: string | undefined
-  const logger = pino(
-    { level: 'warn' },
-    {
-      write(line: string) {
-        const { error } = JSON.parse(line) as { error?: unknown }
-        if (typeof error === 'string') lastError = error
-      },
-    },
-  )
-  await store.open({
-    maxSize: Number.MAX_SAFE_INTEGER,
-    // A dead letter sent again counts as a new order for the shops' default dedupe window, as the worker does.
-    dedupeWindowMs: DEFAULTS.dedupe.windowMs,
-    dedupeMaxEntries: DEFAULTS.dedupe.maxEntries,
-    leaseMs: 60_000,
-    clock: systemClock,
-    logger,
+async function within<T>(operation: Promise<T>, name: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`no answer within ${OPERATION_TIMEOUT_MS / 1000} s`)),
+      OPERATION_TIMEOUT_MS,
+    )
   })
-  // BullMQ waits for Redis as long as it takes; a command gives up.
-  const reach = async <T>(operation: () => Promise<T>): Promise<T> => {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${REDIS_TIMEOUT_MS / 1000} s`)), REDIS_TIMEOUT_MS)
-    })
-    try {
-      return await Promise.race([operation(), timeout])
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error)
-      throw new CliError(EXIT.failed, `${name}: ${message}${lastError === undefined ? '' : ` (${lastError})`}`)
-    } finally {
-      clearTimeout(timer)
-    }
-  }
-  const close = async (): Promise<void> => {
-    let timer: NodeJS.Timeout | undefined
-    await Promise.race([store.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000)))])
-    clearTimeout(timer)
-  }
-  // The store opens even while Redis is down (a shop must start anyway); a command must not.
   try {
-    if (lastError !== undefined) throw new CliError(EXIT.failed, `${name}: cannot reach Redis (${lastError})`)
-    await reach(() => store.queueStats())
+    return await Promise.race([operation, timeout])
   } catch (error) {
-    await close()
-    throw error
-  }
-  return {
-    name,
-    counts: () =>
-      reach(async () => {
-        const { waiting, delayed, active, failed } = await store.queueStats()
-        return { waiting: waiting + delayed + active, beingSent: active, delayed, deadLetters: failed }
-      }),
-    deadLetters: (limit) => reach(() => store.deadLetters({ limit })),
-    retryDeadLetters: (ids) => reach(() => store.retryDeadLetters(ids)),
-    purgeDeadLetters: (ids) => reach(() => store.purgeDeadLetters(ids)),
-    close,
+    if (error instanceof CliError) throw error
+    throw new CliError(EXIT.failed, `${name}: ${error instanceof Error ? error.message : String(error)}`)
+  } finally {
+    clearTimeout(timer)
   }
 }

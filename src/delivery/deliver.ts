@@ -125,7 +125,12 @@ export function createDeliverer(settings: DeliverySettings, deps: DelivererDeps)
       return { kind: 'failed', attempts, reason }
     }
     ledger.retried(t, attempts, detail)
-    return { kind: 'retry', attempts, dueAt: outage.resumesAt() }
+    return {
+      kind: 'retry',
+      attempts,
+      dueAt: outage.resumesAt(),
+      reason: String(verdict.status ?? verdict.error ?? 'error'),
+    }
   }
 
   return {

@@ -86,8 +86,11 @@ export interface Claim {
 export type Settlement =
   /** Delivered: forget its data, keep its dedupe key (hashed) for the dedupe window. */
   | { readonly kind: 'delivered' }
-  /** To be attempted again at `dueAt`, after `attempts` attempts in all. */
-  | { readonly kind: 'retry'; readonly attempts: number; readonly dueAt: number }
+  /**
+   * To be attempted again at `dueAt`, after `attempts` attempts in all; `reason` is what the last
+   * one met (`503`, `ECONNREFUSED`), kept where the store can show it (`outbox list --waiting`).
+   */
+  | { readonly kind: 'retry'; readonly attempts: number; readonly dueAt: number; readonly reason?: string }
   /**
    * Failed for good after `attempts` attempts: kept as a dead letter with `reason` where the store
    * keeps dead letters; its dedupe key is forgotten, so the order may come again.
@@ -207,7 +210,11 @@ export interface TouchpointOutbox {
   readonly name: string
   stats(): Promise<OutboxStats>
   /** Waiting touchpoints (oldest first) or dead letters (newest first), a page at a time. */
-  list(options: { readonly state: 'waiting' | 'dead'; readonly limit: number; readonly offset?: number }): Promise<OutboxEntry[]>
+  list(options: {
+    readonly state: 'waiting' | 'dead'
+    readonly limit: number
+    readonly offset?: number
+  }): Promise<OutboxEntry[]>
   /** The touchpoints of one order id (waiting or dead), or of one store id. */
   find(orderIdOrId: string): Promise<OutboxEntry[]>
   /**

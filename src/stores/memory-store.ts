@@ -87,6 +87,8 @@ class MemoryStore implements TouchpointStore, CountingStore {
   private readonly later: MemoryTouchpoint[] = []
   private seq = 0
   private closed = false
+  /** What the first `close()` answered: every later call answers the same. */
+  private closedWith: Promise<readonly StoredTouchpoint[]> = NOTHING
 
   open(context: StoreContext): Promise<void> {
     this.maxSize = context.maxSize
@@ -161,7 +163,7 @@ class MemoryStore implements TouchpointStore, CountingStore {
   }
 
   close(): Promise<readonly StoredTouchpoint[]> {
-    if (this.closed) return NOTHING
+    if (this.closed) return this.closedWith
     this.closed = true
     if (this.later.length > 0) this.promoteDue()
     const out: MemoryTouchpoint[] = [...this.retriesDue.drain(), ...this.ready.drain()]
@@ -172,7 +174,8 @@ class MemoryStore implements TouchpointStore, CountingStore {
       // Reported as dropped by the caller: never delivered, so the order may come again.
       if (t.dedupeKey !== undefined) this.seen?.delete(t.dedupeKey)
     }
-    return Promise.resolve(out)
+    this.closedWith = Promise.resolve(out)
+    return this.closedWith
   }
 
   counts(): StoreCounts {

@@ -2,7 +2,7 @@
 // and failed for good (dead letters), the rest left waiting.
 import pino from 'pino'
 import { sqliteStore } from '../../src/sqlite'
-import type { StoreCounts } from '../../src/stores/store'
+import type { StoreCounts } from '../../src/stores/contracts'
 import { systemClock } from '../../src/types'
 
 export interface OutboxFixture {
@@ -24,6 +24,7 @@ export async function fillOutbox(file: string, { waiting, dead, from = 1 }: Outb
     leaseMs: 30_000,
     clock: systemClock,
     logger: pino({ level: 'silent' }),
+    onAvailable: () => undefined,
   })
   try {
     const orders = Array.from({ length: dead + waiting }, (_, i) => from + i)
@@ -42,9 +43,13 @@ export async function fillOutbox(file: string, { waiting, dead, from = 1 }: Outb
     // The oldest are due first: they become the dead letters.
     let left = dead
     while (left > 0) {
-      const claimed = await store.claim(Math.min(left, 1000))
+      const claimed = (await store.claim(Math.min(left, 1000))).touchpoints
       if (claimed.length === 0) throw new Error('nothing left to claim')
-      await Promise.all(claimed.map((touchpoint) => store.failed(touchpoint, 8, 'rejected (400)')))
+      await Promise.all(
+        claimed.map((touchpoint) =>
+          store.settle(touchpoint, { kind: 'failed', attempts: 8, reason: 'rejected (400)' }),
+        ),
+      )
       left -= claimed.length
     }
     return store.counts()

@@ -1,20 +1,31 @@
 // The SQLite store: the store contract on a real file, then what only a file gives: mode 0600,
-// durability across close and reopen, several stores (processes) on one file, dedupe that outlives
-// a restart, delivered rows without customer data, dead letters kept and pruned, process.exit()
-// right after an add, the outbox handle, store errors, and a clear error without better-sqlite3.
+// group commit, several stores (processes) on one file with leases of exactly what they claim, a
+// lock held by another connection that never blocks the event loop, dedupe that outlives a
+// restart, delivered rows without customer data (secure_delete), a file of the previous version
+// migrated, process.exit() right after an add, store errors, options, and better-sqlite3 checks.
 import { spawn, spawnSync } from 'node:child_process'
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { tmpdir, hostname } from 'node:os'
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
+import { hostname, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import Database from 'better-sqlite3'
 import { sqliteStore } from 'express-transactionale/sqlite'
 import { TouchpointConfigError } from '../../src/errors'
-import { sqliteBuildProblem, type SqliteModule } from '../../src/stores/sqlite-file'
-import { createSqliteStore } from '../../src/stores/sqlite-store'
-import type { StoreContext, StoredTouchpoint, TouchpointStore } from '../../src/stores/store'
+import type { Settlement, StoreContext, StoredTouchpoint } from '../../src/stores/contracts'
+import { createSqliteStore } from '../../src/stores/sqlite'
+import { hashKey, SCHEMA_VERSION } from '../../src/stores/sqlite/file'
+import { sqliteBuildProblem, type SqliteModule } from '../../src/stores/sqlite/load'
 import { captureLogs } from '../helpers/log-capture'
 import { ManualClock, until } from '../helpers/manual-clock'
-import { CONTRACT_CONTEXT, contextFor, storeContract, touchpoint } from './store-contract'
+import { CONTRACT_CONTEXT, contextFor, storeContract, touchpoint, type ContractStore } from './store-contract'
 
 const dir = mkdtempSync(join(tmpdir(), 'touchpoint-sqlite-'))
 let files = 0
@@ -22,7 +33,14 @@ const freshFile = (): string => join(dir, `store-${++files}.db`)
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
-storeContract('sqliteStore', () => createSqliteStore({ path: freshFile() }), { keepsDeadLetters: true })
+storeContract(
+  'sqliteStore',
+  () => {
+    const path = freshFile()
+    return { store: createSqliteStore({ path }), reopen: () => createSqliteStore({ path }) }
+  },
+  { keepsDeadLetters: true },
+)
 
 /** Reads the file as another process would. */
 function peek<T>(file: string, query: string, ...params: unknown[]): T[] {
@@ -34,20 +52,26 @@ function peek<T>(file: string, query: string, ...params: unknown[]): T[] {
   }
 }
 
+const DELIVERED: Settlement = { kind: 'delivered' }
+
 describe('sqliteStore', () => {
   let clock: ManualClock
-  const stores: TouchpointStore[] = []
+  const stores: ContractStore[] = []
   const openStore = async (
     file: string,
     overrides: Partial<StoreContext> = {},
     options: { leaseMs?: number; retentionMs?: number } = {},
-  ): Promise<TouchpointStore> => {
+  ): Promise<ContractStore> => {
     const store = sqliteStore({ path: file, ...options })
     stores.push(store)
     await store.open(contextFor(clock, { maxSize: 10_000, ...overrides }))
     return store
   }
   const tp = (orderId?: string, key?: string | null) => touchpoint(clock, orderId, key)
+  const claim = async (store: ContractStore, limit: number): Promise<StoredTouchpoint[]> => [
+    ...(await store.claim(limit)).touchpoints,
+  ]
+  const orders = (ts: readonly StoredTouchpoint[]) => ts.map((t) => t.orderId)
 
   beforeEach(() => {
     clock = new ManualClock()
@@ -72,56 +96,32 @@ describe('sqliteStore', () => {
     expect(statSync(nested).mode & 0o777).toBe(0o700)
   })
 
-  test('close then reopen: what was waiting is claimable, retries keep their due time and attempts', async () => {
-    const file = freshFile()
-    const first = await openStore(file)
-    for (const id of ['A', 'B', 'C']) await first.add(tp(id))
-    const [a] = (await first.claim(1)) as [StoredTouchpoint]
-    const dueAt = clock.now() + 10_000
-    await first.retry(a, 2, dueAt)
-    const [b] = (await first.claim(1)) as [StoredTouchpoint]
-    expect(b.orderId).toBe('B')
-    // Claimed and neither settled nor released: close() gives the lease back.
-    await first.close()
-
-    const second = await openStore(file)
-    expect(second.counts().waiting).toBe(3)
-    expect(second.nextDueAt()).toBe(dueAt)
-    const now = await second.claim(10)
-    expect(now.map((t) => t.orderId)).toEqual(['B', 'C'])
-    clock.advance(10_000)
-    expect(await second.claim(10)).toMatchObject([{ orderId: 'A', attempts: 2, body: a.body }])
-  })
-
-  test('an add that is not yet committed at close() is committed by it', async () => {
-    const file = freshFile()
-    const store = await openStore(file)
-    const added = store.add(tp('A'))
-    await store.close()
-    await expect(added).resolves.toBe('added')
-    expect(peek(file, 'SELECT order_id FROM touchpoints')).toEqual([{ order_id: 'A' }])
-  })
-
   test('adds arriving together share one commit; 500 buffered adds are committed at once', async () => {
     const file = freshFile()
     const store = await openStore(file)
     const batch = Array.from({ length: 499 }, (_, i) => store.add(tp(`o${i}`)))
     expect(peek(file, 'SELECT COUNT(*) AS n FROM touchpoints')).toEqual([{ n: 0 }])
     batch.push(store.add(tp('o499')))
-    // The 500th add committed the buffer synchronously, before any turn of the event loop.
     expect(peek(file, 'SELECT COUNT(*) AS n FROM touchpoints')).toEqual([{ n: 500 }])
     expect(new Set(await Promise.all(batch))).toEqual(new Set(['added']))
   })
 
-  test('WAL checkpoints run on a thread of their own: the file grows without the store checkpointing', async () => {
+  test('close then reopen: retries keep their due time and attempts; what was claimed is given back', async () => {
     const file = freshFile()
-    const store = await openStore(file)
-    const before = statSync(file).size
-    // Far fewer WAL pages than SQLite's own threshold (1000): only the thread copies them back.
-    for (let round = 0; round < 4; round++) {
-      await Promise.all(Array.from({ length: 500 }, () => store.add(tp())))
-    }
-    await until(() => statSync(file).size > before, 'a checkpoint by the thread', 5000)
+    const first = await openStore(file)
+    for (const id of ['A', 'B', 'C']) await first.add(tp(id))
+    const [a] = (await claim(first, 1)) as [StoredTouchpoint]
+    const dueAt = clock.now() + 10_000
+    await first.settle(a, { kind: 'retry', attempts: 2, dueAt, reason: '503' })
+    expect(orders(await claim(first, 1))).toEqual(['B'])
+    await first.close()
+    const second = await openStore(file)
+    expect(second.counts().waiting).toBe(3)
+    const now = await second.claim(10)
+    expect(orders(now.touchpoints)).toEqual(['B', 'C'])
+    expect(now.nextDueAt).toBe(dueAt)
+    clock.advance(10_000)
+    expect(await claim(second, 10)).toMatchObject([{ orderId: 'A', attempts: 2, body: a.body }])
   })
 
   describe('two stores on one file (two processes)', () => {
@@ -131,7 +131,7 @@ describe('sqliteStore', () => {
       await Promise.all(Array.from({ length: 300 }, (_, i) => (i % 2 ? one : two).add(tp(`o${i}`))))
       const seen: StoredTouchpoint[] = []
       for (;;) {
-        const got = [...(await one.claim(7)), ...(await two.claim(5))]
+        const got = [...(await claim(one, 7)), ...(await claim(two, 5))]
         if (got.length === 0) break
         seen.push(...got)
       }
@@ -139,25 +139,36 @@ describe('sqliteStore', () => {
       expect(new Set(seen.map((t) => t.id)).size).toBe(300)
     })
 
+    test('a claim leases exactly what it returns: what the first did not claim, the other claims at once', async () => {
+      const file = freshFile()
+      const [one, two] = [await openStore(file), await openStore(file)]
+      for (const id of ['A', 'B', 'C', 'D', 'E']) await one.add(tp(id))
+      expect(peek(file, 'SELECT COUNT(lease_owner) AS leased FROM touchpoints')).toEqual([{ leased: 0 }])
+      expect(orders(await claim(one, 2))).toEqual(['A', 'B'])
+      expect(peek(file, 'SELECT COUNT(lease_owner) AS leased FROM touchpoints')).toEqual([{ leased: 2 }])
+      expect(orders(await claim(two, 10))).toEqual(['C', 'D', 'E'])
+    })
+
     test('a lease that expires makes the touchpoint claimable by the other; the first can no longer settle it', async () => {
       const file = freshFile()
       const [one, two] = [await openStore(file, { leaseMs: 5000 }), await openStore(file, { leaseMs: 5000 })]
       await one.add(tp('A'))
-      const [a] = (await one.claim(1)) as [StoredTouchpoint]
-      expect(await two.claim(1)).toEqual([])
+      const [a] = (await claim(one, 1)) as [StoredTouchpoint]
+      expect(await claim(two, 1)).toEqual([])
       clock.advance(4999)
-      expect(await two.claim(1)).toEqual([])
+      expect(await claim(two, 1)).toEqual([])
       clock.advance(1)
-      const [again] = (await two.claim(1)) as [StoredTouchpoint]
+      const [again] = (await claim(two, 1)) as [StoredTouchpoint]
       expect(again.id).toBe(a.id)
       // The first process's late result changes nothing: the row is the second's now.
-      await one.failed(a, 1, 'rejected (400)')
-      await one.delivered(a)
-      expect(await one.deadLetters()).toEqual([])
+      await one.settle(a, { kind: 'failed', attempts: 1, reason: 'rejected (400)' })
+      await one.settle(a, DELIVERED)
+      await claim(one, 1) // commits what the first buffered
       expect(peek(file, 'SELECT state, body IS NOT NULL AS hasBody FROM touchpoints')).toEqual([
         { state: 'waiting', hasBody: 1 },
       ])
-      await two.delivered(again)
+      await two.settle(again, DELIVERED)
+      await claim(two, 1)
       expect(peek(file, 'SELECT state FROM touchpoints')).toEqual([{ state: 'delivered' }])
     })
 
@@ -166,9 +177,9 @@ describe('sqliteStore', () => {
       const one = await openStore(file, { leaseMs: 60_000 }, { leaseMs: 2000 })
       const two = await openStore(file)
       await one.add(tp('A'))
-      await one.claim(1)
+      await claim(one, 1)
       clock.advance(2000)
-      expect(await two.claim(1)).toHaveLength(1)
+      expect(await claim(two, 1)).toHaveLength(1)
     })
 
     test('dedupe holds across them', async () => {
@@ -180,76 +191,131 @@ describe('sqliteStore', () => {
       expect(results.sort()).toEqual(['added', 'duplicate'])
     })
 
-    test('a touchpoint is sent by the process that stored it, unless it leaves it unclaimed', async () => {
+    test('the poll calls onAvailable for touchpoints another process stored and for expired leases', async () => {
       const file = freshFile()
-      const [one, two] = [await openStore(file), await openStore(file)]
+      const onAvailable = jest.fn()
+      const one = await openStore(file, { leaseMs: 5000 })
+      const two = await openStore(file, { leaseMs: 5000, onAvailable })
+      clock.advance(1000)
+      expect(onAvailable).not.toHaveBeenCalled()
       await one.add(tp('A'))
-      // Stored leased to `one`, which claims it without a transaction.
-      expect(await two.claim(5)).toEqual([])
-      expect((await one.claim(5)).map((t) => t.orderId)).toEqual(['A'])
-      await one.add(tp('B'))
-      // `one` does not claim B (its pump is paused or busy): within two polls it gives it back to the file.
-      clock.advance(1000)
-      expect(await two.claim(5)).toEqual([])
-      clock.advance(1000)
-      expect((await two.claim(5)).map((t) => t.orderId)).toEqual(['B'])
-      expect(await one.claim(5)).toEqual([])
-    })
-
-    test('the poll calls onAvailable for touchpoints another process left and for expired leases, and only then', async () => {
-      const file = freshFile()
-      const [one, two] = [await openStore(file, { leaseMs: 5000 }), await openStore(file, { leaseMs: 5000 })]
-      const listener = jest.fn()
-      two.onAvailable(listener)
-      clock.advance(1000)
-      expect(listener).not.toHaveBeenCalled()
-      await one.add(tp('A'))
-      await one.claim(1)
+      await claim(one, 1)
       clock.advance(4000)
-      expect(listener).not.toHaveBeenCalled()
-      // One's lease on A expires (it died, or its attempt hangs).
-      clock.advance(1000)
-      expect(listener).toHaveBeenCalledTimes(1)
-      expect(await two.claim(1)).toHaveLength(1)
-      clock.advance(1000)
-      expect(listener).toHaveBeenCalledTimes(1)
+      expect(onAvailable).not.toHaveBeenCalled()
+      clock.advance(1000) // one's lease on A expires (it hangs, or it died on another machine)
+      expect(onAvailable).toHaveBeenCalledTimes(1)
+      expect(await claim(two, 1)).toHaveLength(1)
       await one.add(tp('B'))
       clock.advance(1000)
-      expect(listener).toHaveBeenCalledTimes(2)
+      expect(onAvailable).toHaveBeenCalledTimes(2)
       // Counts pick up the other process's rows at the poll.
       expect(two.counts().waiting).toBe(1)
     })
 
-    test('a lease of a process of this machine that is gone is given back at the next open', async () => {
+    test('the leases of a process of this machine that is gone are given back at the next open and at the poll', async () => {
       const file = freshFile()
       const gone = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString()
       const first = await openStore(file)
-      await first.add(tp('A'))
-      await first.add(tp('B'))
+      for (const id of ['A', 'B', 'C']) await first.add(tp(id))
       await first.close()
-      const db = new Database(file)
-      db.prepare("UPDATE touchpoints SET lease_owner = ?, lease_until = ? WHERE order_id = 'A'").run(
-        `${hostname()}/${gone}/abcdef`,
-        clock.now() + 60_000,
-      )
-      db.prepare("UPDATE touchpoints SET lease_owner = ?, lease_until = ? WHERE order_id = 'B'").run(
-        `${hostname()}/${process.pid}/abcdef`,
-        clock.now() + 60_000,
-      )
-      db.close()
-      const second = await openStore(file)
+      const lease = (orderId: string, owner: string): void => {
+        const db = new Database(file)
+        db.prepare('UPDATE touchpoints SET lease_owner = ?, lease_until = ? WHERE order_id = ?').run(
+          owner,
+          clock.now() + 60_000,
+          orderId,
+        )
+        db.close()
+      }
+      lease('A', `${hostname()}/${gone}/abcdef`)
+      lease('B', `${hostname()}/${process.pid}/abcdef`)
+      const onAvailable = jest.fn()
+      const second = await openStore(file, { onAvailable })
       // A's process is gone; B's "process" is this one, alive: its lease stands.
-      expect((await second.claim(5)).map((t) => t.orderId)).toEqual(['A'])
+      expect(orders(await claim(second, 5))).toEqual(['A', 'C'])
+      // A shop killed while the survivor runs: its lease is given back within a poll.
+      lease('B', `${hostname()}/${gone}/fedcba`)
+      clock.advance(1000)
+      expect(onAvailable).toHaveBeenCalled()
+      expect(orders(await claim(second, 5))).toEqual(['B'])
     })
   })
 
-  describe('dedupe across restarts', () => {
+  describe('another process holds the write lock (BEGIN IMMEDIATE)', () => {
+    /** A second connection, as the sqlite3 shell or a backup would hold it. */
+    const hold = (file: string): (() => void) => {
+      const db = new Database(file)
+      db.exec('BEGIN IMMEDIATE')
+      return () => {
+        db.exec('COMMIT')
+        db.close()
+      }
+    }
+
+    test('adds are answered at once and kept, a claim fails at once; all is committed and claimable after the release', async () => {
+      const file = freshFile()
+      const onAvailable = jest.fn()
+      const logs = captureLogs()
+      const store = await openStore(file, { onAvailable, logger: logs.logger })
+      await store.add(tp('A'))
+      const [a] = (await claim(store, 1)) as [StoredTouchpoint]
+      const release = hold(file)
+      const started = performance.now()
+      const results = await Promise.all(['B', 'C', 'D'].map((id) => store.add(tp(id))))
+      await store.settle(a, DELIVERED)
+      await expect(store.claim(5)).rejects.toMatchObject({ code: expect.stringMatching(/^SQLITE_BUSY/) as unknown })
+      // Nothing waited for the lock: busy_timeout is 0 and the retries run from timers.
+      expect(performance.now() - started).toBeLessThan(200)
+      expect(results).toEqual(['added', 'added', 'added'])
+      expect(await store.add(tp('B'))).toBe('duplicate')
+      expect(store.counts().waiting).toBe(3)
+      expect(peek(file, 'SELECT COUNT(*) AS n FROM touchpoints')).toEqual([{ n: 1 }])
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      expect(onAvailable).not.toHaveBeenCalled()
+      release()
+      await until(() => onAvailable.mock.calls.length > 0, 'the store wakes the pump after the release', 2000)
+      expect(orders(await claim(store, 5))).toEqual(['B', 'C', 'D'])
+      expect(peek(file, 'SELECT state FROM touchpoints WHERE order_id IS NULL')).toEqual([{ state: 'delivered' }])
+      expect(logs.lines.filter((l) => l.msg === 'touchpoint store error')[0]).toMatchObject({
+        code: expect.stringMatching(/^SQLITE_BUSY/) as unknown,
+        operation: expect.stringMatching(/locked by another process/) as unknown,
+      })
+    })
+
+    test("the buffer is bounded: beyond maxSize an add is 'full'", async () => {
+      const file = freshFile()
+      const store = await openStore(file, { maxSize: 3 })
+      const release = hold(file)
+      try {
+        expect(await Promise.all(['A', 'B', 'C', 'D'].map((id) => store.add(tp(id))))).toEqual([
+          'added',
+          'added',
+          'added',
+          'full',
+        ])
+      } finally {
+        release()
+      }
+    })
+
+    test('close() commits what waits once the lock is released', async () => {
+      const file = freshFile()
+      const store = await openStore(file)
+      const release = hold(file)
+      await store.add(tp('A'))
+      const closed = store.close()
+      setTimeout(release, 200)
+      await closed
+      expect(peek(file, 'SELECT order_id FROM touchpoints')).toEqual([{ order_id: 'A' }])
+    })
+  })
+
+  describe('dedupe across restarts, and what a delivered touchpoint leaves', () => {
     test('within the window the same key is a duplicate after reopening; after it, it is added', async () => {
       const file = freshFile()
       const first = await openStore(file)
       await first.add(tp('A'))
-      const [a] = (await first.claim(1)) as [StoredTouchpoint]
-      await first.delivered(a)
+      await first.settle(((await claim(first, 1)) as [StoredTouchpoint])[0], DELIVERED)
       await first.close()
       const second = await openStore(file)
       clock.advance(CONTRACT_CONTEXT.dedupeWindowMs - 1)
@@ -263,61 +329,130 @@ describe('sqliteStore', () => {
       const store = await openStore(file)
       await store.add(tp('order-1', 'ada@example.com'))
       await store.add(tp('order-2', null))
-      for (const t of await store.claim(2)) await store.delivered(t)
+      for (const t of await claim(store, 2)) await store.settle(t, DELIVERED)
+      await store.close()
       const rows = peek<Record<string, unknown>>(file, 'SELECT * FROM touchpoints')
       // Without a key there is nothing to keep: that row is gone.
       expect(rows).toHaveLength(1)
       expect(rows[0]).toMatchObject({ state: 'delivered', body: null, order_id: null, dedupe_key: null })
       expect(rows[0]?.dedupe_hash).toEqual(expect.stringMatching(/^[\w-]{22}$/))
-      expect(JSON.stringify(rows)).not.toMatch(/ada|example|order-1/)
     })
 
-    test('delivered keys are pruned after the window by the poll', async () => {
+    // KNOWN GAP (docs/decisions/0002): secure_delete zeroes freed cells and freed pages, and the WAL is
+    // emptied, but SQLite does not zero the unallocated area of a b-tree page it rebuilds (a balance
+    // after rows grew at their claim): here one fragment of one of the 1,000 bodies stays, in a live
+    // leaf page of the table. `test.failing` keeps the requirement written down and turns red the day
+    // a fix (bodies in an insert-once table, or an idle VACUUM) makes it pass.
+    test.failing(
+      '1,000 delivered touchpoints leave none of their e-mails in the file or its WAL (secure_delete)',
+      async () => {
+        const file = freshFile()
+        const store = await openStore(file)
+        const email = (i: number): string => `customer-${i}@shop-example.it`
+        for (let i = 0; i < 1000; i++) {
+          void store.add({ ...tp(`o${i}`, i % 2 ? email(i) : `o${i}`), body: JSON.stringify({ email: email(i) }) })
+        }
+        await store.add(tp('last', null))
+        for (;;) {
+          const batch = await claim(store, 200)
+          if (batch.length === 0) break
+          for (const t of batch) void store.settle(t, DELIVERED)
+        }
+        await claim(store, 1) // commits the last settlements
+        const wal = `${file}-wal`
+        const checkpoint = new Database(file)
+        expect(checkpoint.pragma('wal_checkpoint(TRUNCATE)', { simple: false })).toEqual([
+          { busy: 0, log: 0, checkpointed: 0 },
+        ])
+        checkpoint.close()
+        const scan = (): string[] => {
+          const bytes = Buffer.concat([readFileSync(file), existsSync(wal) ? readFileSync(wal) : Buffer.alloc(0)])
+          return Array.from({ length: 1000 }, (_, i) => email(i)).filter((e) => bytes.includes(e))
+        }
+        expect(peek(file, "SELECT COUNT(*) AS n FROM touchpoints WHERE state = 'delivered'")).toEqual([{ n: 1000 }])
+        expect(scan()).toEqual([])
+        await store.close()
+        expect(scan()).toEqual([])
+      },
+    )
+
+    test('1,000 delivered touchpoints: no row and no WAL frame holds their e-mails after a checkpoint', async () => {
       const file = freshFile()
       const store = await openStore(file)
+      const email = (i: number): string => `customer-${i}@shop-example.it`
+      for (let i = 0; i < 1000; i++) {
+        void store.add({ ...tp(`o${i}`, i % 2 ? email(i) : `o${i}`), body: JSON.stringify({ email: email(i) }) })
+      }
+      await store.add(tp('last', null))
+      for (;;) {
+        const batch = await claim(store, 200)
+        if (batch.length === 0) break
+        for (const t of batch) void store.settle(t, DELIVERED)
+      }
+      await claim(store, 1)
+      const checkpoint = new Database(file)
+      checkpoint.pragma('wal_checkpoint(TRUNCATE)')
+      checkpoint.close()
+      expect(statSync(`${file}-wal`).size).toBe(0)
+      const rows = JSON.stringify(peek(file, 'SELECT * FROM touchpoints'))
+      expect(rows).not.toMatch(/customer-\d+@/)
+    })
+
+    test('delivered keys are pruned after the window by the poll; dead letters after retentionMs', async () => {
+      const file = freshFile()
+      const store = await openStore(file, {}, { retentionMs: 10_000 })
       await store.add(tp('A'))
-      await store.delivered(((await store.claim(1)) as [StoredTouchpoint])[0])
-      clock.advance(CONTRACT_CONTEXT.dedupeWindowMs)
-      expect(peek(file, 'SELECT COUNT(*) AS n FROM touchpoints')).toEqual([{ n: 1 }])
+      await store.add(tp('B'))
+      const [a, b] = (await claim(store, 2)) as [StoredTouchpoint, StoredTouchpoint]
+      await store.settle(a, DELIVERED)
+      await store.settle(b, { kind: 'failed', attempts: 1, reason: 'rejected (400)' })
+      await claim(store, 1)
+      expect(store.counts().deadLetters).toBe(1)
+      clock.advance(10_000)
+      expect(peek(file, 'SELECT COUNT(*) AS n FROM touchpoints')).toEqual([{ n: 2 }])
       clock.advance(1000)
+      expect(peek(file, 'SELECT state FROM touchpoints')).toEqual([{ state: 'delivered' }])
+      expect(store.counts().deadLetters).toBe(0)
+      clock.advance(CONTRACT_CONTEXT.dedupeWindowMs)
       expect(peek(file, 'SELECT COUNT(*) AS n FROM touchpoints')).toEqual([{ n: 0 }])
     })
   })
 
-  describe('dead letters', () => {
-    test('kept with their reason across a restart, sent again, purged', async () => {
-      const file = freshFile()
-      const first = await openStore(file)
-      await first.add(tp('A'))
-      await first.add(tp('B'))
-      const [a, b] = (await first.claim(2)) as [StoredTouchpoint, StoredTouchpoint]
-      await first.failed(a, 1, 'rejected (400)')
-      await first.failed(b, 5, 'attempts_exhausted (ECONNREFUSED)')
-      await first.close()
-      const second = await openStore(file)
-      expect(second.counts()).toEqual({ waiting: 0, deadLetters: 2 })
-      const dead = await second.deadLetters()
-      expect(dead.map((d) => [d.orderId, d.reason, d.attempts])).toEqual([
-        ['B', 'attempts_exhausted (ECONNREFUSED)', 5],
-        ['A', 'rejected (400)', 1],
-      ])
-      expect(await second.retryDeadLetters([a.id])).toBe(1)
-      expect(await second.claim(5)).toMatchObject([{ orderId: 'A', attempts: 0, body: a.body }])
-      expect(await second.purgeDeadLetters()).toBe(1)
-      expect(second.counts().deadLetters).toBe(0)
-    })
-
-    test('pruned after retentionMs', async () => {
-      const file = freshFile()
-      const store = await openStore(file, {}, { retentionMs: 10_000 })
-      await store.add(tp('A'))
-      await store.failed(((await store.claim(1)) as [StoredTouchpoint])[0], 1, 'rejected (400)')
-      clock.advance(10_000)
-      expect(await store.deadLetters()).toHaveLength(1)
-      clock.advance(1000)
-      expect(await store.deadLetters()).toEqual([])
-      expect(store.counts().deadLetters).toBe(0)
-    })
+  test('a file of the previous version (schema 1) is migrated with its touchpoints, keys and dead letters', async () => {
+    const file = freshFile()
+    const v1 = new Database(file)
+    v1.pragma('journal_mode = WAL')
+    v1.exec(readFileSync(join(__dirname, 'fixtures', 'schema-v1.sql'), 'utf8'))
+    const now = clock.now()
+    const insert = v1.prepare(
+      `INSERT INTO touchpoints (body, order_id, dedupe_key, dedupe_hash, received_at, due_at, lease_owner, lease_until, state, reason, failed_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    insert.run('{"n":1}', 'W1', 'W1', hashKey('W1'), now, now, null, null, 'waiting', null, null)
+    // Held by a 0.1 process at insert (it leased its own adds); that process is gone.
+    insert.run(
+      '{"n":2}',
+      'W2',
+      'W2',
+      hashKey('W2'),
+      now,
+      now,
+      `${hostname()}/999999/abc`,
+      now + 60_000,
+      'waiting',
+      null,
+      null,
+    )
+    insert.run(null, null, null, hashKey('D1'), now, now, null, null, 'delivered', null, null)
+    insert.run('{"n":4}', 'X1', 'X1', hashKey('X1'), now, now, null, null, 'dead', 'rejected (400)', now)
+    v1.pragma('user_version = 1')
+    v1.close()
+    const store = await openStore(file)
+    expect(peek(file, 'PRAGMA user_version')).toEqual([{ user_version: SCHEMA_VERSION }])
+    expect(store.counts()).toEqual({ waiting: 2, deadLetters: 1 })
+    expect(await store.add(tp('D1'))).toBe('duplicate')
+    expect(await store.add(tp('W1'))).toBe('duplicate')
+    expect(orders(await claim(store, 5))).toEqual(['W1', 'W2'])
   })
 
   test('process.exit() right after adds loses none of them, and gives back the leases', async () => {
@@ -342,33 +477,27 @@ describe('sqliteStore', () => {
     expect(process.listenerCount('exit')).toBe(before)
   })
 
-  describe('store errors', () => {
-    test('an add rejects with ERR_TOUCHPOINT_STORE, logged once without customer data; the rest carries on', async () => {
-      const file = freshFile()
-      const logs = captureLogs()
-      const store = await openStore(file, { logger: logs.logger })
-      await store.add(tp('A'))
-      const [a] = (await store.claim(1)) as [StoredTouchpoint]
-      // Another process breaks the file under the running store.
-      const db = new Database(file)
-      db.exec('DROP TABLE touchpoints')
-      db.close()
-      const failed = store.add(tp('secret-order', 'ada@example.com'))
-      await expect(failed).rejects.toMatchObject({ code: 'ERR_TOUCHPOINT_STORE', name: 'TouchpointStoreError' })
-      await expect(failed).rejects.toThrow(/sqlite store/)
-      await expect(store.add(tp('B'))).rejects.toMatchObject({ code: 'ERR_TOUCHPOINT_STORE' })
-      await expect(store.claim(5)).resolves.toEqual([])
-      await expect(store.delivered(a)).resolves.toBeUndefined()
-      expect(store.nextDueAt()).toBeUndefined()
-      expect(store.waitingOrderIds?.(5)).toEqual([])
-      expect(store.counts().waiting).toEqual(expect.any(Number))
-      await expect(store.deadLetters()).rejects.toMatchObject({ code: 'ERR_TOUCHPOINT_STORE' })
-      const errors = logs.lines.filter((l) => l.msg === 'touchpoint store error')
-      expect(errors.filter((l) => l.operation === 'write')).toHaveLength(1)
-      expect(errors[0]).toMatchObject({ store: 'sqlite', level: 50 })
-      expect(logs.text()).not.toMatch(/ada@|secret-order|example\.com/)
-      await expect(store.close()).resolves.toBeUndefined()
-    })
+  test('a broken file: an add rejects with ERR_TOUCHPOINT_STORE, logged once without customer data; the rest answers', async () => {
+    const file = freshFile()
+    const logs = captureLogs()
+    const store = await openStore(file, { logger: logs.logger })
+    await store.add(tp('A'))
+    const [a] = (await claim(store, 1)) as [StoredTouchpoint]
+    const db = new Database(file)
+    db.exec('DROP TABLE touchpoints')
+    db.close()
+    const failed = store.add(tp('secret-order', 'ada@example.com'))
+    await expect(failed).rejects.toMatchObject({ code: 'ERR_TOUCHPOINT_STORE', name: 'TouchpointStoreError' })
+    await expect(store.add(tp('B'))).rejects.toMatchObject({ code: 'ERR_TOUCHPOINT_STORE' })
+    await expect(store.claim(5)).rejects.toThrow(/no such table/)
+    await expect(store.settle(a, DELIVERED)).resolves.toBeUndefined()
+    expect(store.waitingOrderIds?.(5)).toEqual([])
+    expect(store.counts().waiting).toEqual(expect.any(Number))
+    const errors = logs.lines.filter((l) => l.msg === 'touchpoint store error')
+    expect(errors.filter((l) => l.operation === 'write')).toHaveLength(1)
+    expect(errors[0]).toMatchObject({ store: 'sqlite', level: 50 })
+    expect(logs.text()).not.toMatch(/ada@|secret-order|example\.com/)
+    await expect(store.close()).resolves.toEqual([])
   })
 
   describe('options', () => {
@@ -397,8 +526,7 @@ describe('sqliteStore', () => {
     })
 
     test('every problem at once', () => {
-      const message = problemOf({ durability: 'x', leaseMs: 'y' })
-      expect(message).toMatch(/3 configuration problems/)
+      expect(problemOf({ durability: 'x', leaseMs: 'y' })).toMatch(/3 configuration problems/)
     })
 
     test('a path that cannot be created is refused at once, naming the file', () => {
@@ -407,7 +535,7 @@ describe('sqliteStore', () => {
       expect(problemOf({ path: join(blocker, 'sub', 'x.db') })).toMatch(/cannot open the database ".*sub\/x\.db"/)
     })
 
-    test('durability picks the sync level; both use WAL', () => {
+    test('durability picks the sync level; both use WAL, secure_delete and no busy timeout once open', () => {
       for (const [durability, level] of [
         [undefined, 'NORMAL'],
         ['process', 'NORMAL'],
@@ -425,14 +553,16 @@ describe('sqliteStore', () => {
           { load: () => Recording as unknown as SqliteModule },
         )
         void store.close()
-        expect(pragmas).toEqual(expect.arrayContaining(['journal_mode = WAL', `synchronous = ${level}`]))
+        expect(pragmas).toEqual(
+          expect.arrayContaining(['journal_mode = WAL', `synchronous = ${level}`, 'secure_delete = ON']),
+        )
+        expect(pragmas.filter((p) => p.startsWith('busy_timeout')).at(-1)).toBe('busy_timeout = 0')
       }
     })
   })
 
   describe('which better-sqlite3 for which Node (both wrong pairs crash the process, so they are refused first)', () => {
     const installed = (name: string): string => dirname(require.resolve(`${name}/package.json`))
-    /** A better-sqlite3 12 folder whose binary is the given bytes. */
     const fake12 = (binary: Buffer | string): string => {
       const root = mkdtempSync(join(dir, 'bs12-'))
       mkdirSync(join(root, 'build', 'Release'), { recursive: true })
@@ -445,7 +575,7 @@ describe('sqliteStore', () => {
       expect(sqliteBuildProblem(installed('better-sqlite3'))).toBeUndefined()
     })
 
-    test('better-sqlite3 13 (the real package) is refused on Node 20 and accepted on Node 22 and 24', () => {
+    test('better-sqlite3 13 is refused on Node 20 and accepted on Node 22 and 24', () => {
       const dir13 = installed('better-sqlite3-13')
       expect(sqliteBuildProblem(dir13, '20.20.2')).toMatch(/needs Node 22 or newer .*npm install better-sqlite3@12/)
       expect(sqliteBuildProblem(dir13, '22.23.3')).toBeUndefined()
@@ -453,31 +583,21 @@ describe('sqliteStore', () => {
     })
 
     test('a 12 binary that imports RemoveEnvironmentCleanupHook (Node ≥ 24.19 headers) is refused, one that does not is not', () => {
-      const withHook = fake12(
-        Buffer.from(
-          '\0_ZN4node25AddEnvironmentCleanupHookEPN2v87Isolate\0_ZN4node28RemoveEnvironmentCleanupHookEPN2v87Isolate\0',
-        ),
-      )
+      const withHook = fake12(Buffer.from('\0_ZN4node28RemoveEnvironmentCleanupHookEPN2v87Isolate\0'))
       expect(sqliteBuildProblem(withHook, '24.21.0')).toMatch(/nodejs\/node#65446.*npm install better-sqlite3@13/)
-      // better-sqlite3 12 as built here (Node 20 headers), where the suite runs with 12.
       const realBinary = join(installed('better-sqlite3'), 'build', 'Release', 'better_sqlite3.node')
       const withoutHook = fake12('')
       if (existsSync(realBinary)) copyFileSync(realBinary, join(withoutHook, 'build', 'Release', 'better_sqlite3.node'))
       expect(sqliteBuildProblem(withoutHook, '22.23.3')).toBeUndefined()
       expect(sqliteBuildProblem(join(dir, 'no-such-folder'))).toBeUndefined()
     })
-  })
 
-  describe('without better-sqlite3', () => {
-    test('a missing module is a TouchpointConfigError that says `npm install better-sqlite3`', () => {
+    test('a missing module says `npm install better-sqlite3`; one built for another Node says how to rebuild it', () => {
       const missing = (): never => {
         throw Object.assign(new Error("Cannot find module 'better-sqlite3'"), { code: 'MODULE_NOT_FOUND' })
       }
       expect(() => createSqliteStore({ path: freshFile() }, { load: missing })).toThrow(TouchpointConfigError)
       expect(() => createSqliteStore({ path: freshFile() }, { load: missing })).toThrow(/npm install better-sqlite3/)
-    })
-
-    test('a module that fails to load (built for another Node) says how to rebuild it', () => {
       const broken = (): never => {
         throw new Error('The module was compiled against a different Node.js version')
       }

@@ -10,16 +10,28 @@ import { Worker } from 'node:worker_threads'
 /** How often the thread checkpoints. */
 const CHECKPOINT_INTERVAL_MS = 1000
 
-// Plain CommonJS, evaluated in the worker: it loads the same better-sqlite3 the store loaded.
+// Plain CommonJS, evaluated in the worker: it loads the same better-sqlite3 the store loaded. Its
+// connection never waits for a lock either (timeout 0): a checkpoint that cannot run now runs at
+// the next tick. Once a PASSIVE checkpoint has copied the whole WAL back and nothing was written
+// since the last tick, a TRUNCATE empties the WAL file: its old frames hold the bodies of
+// touchpoints delivered since, which must not stay on disk (the store's secure_delete covers the
+// database file, not the WAL).
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const Database = require(workerData.modulePath)
-const db = new Database(workerData.file, { fileMustExist: true, timeout: 5000 })
+const db = new Database(workerData.file, { fileMustExist: true, timeout: 0 })
+let lastLog = -1
 const timer = setInterval(() => {
   try {
-    db.pragma('wal_checkpoint(PASSIVE)')
+    const [result] = db.pragma('wal_checkpoint(PASSIVE)')
+    if (result.busy === 0 && result.log > 0 && result.checkpointed === result.log && result.log === lastLog) {
+      db.pragma('wal_checkpoint(TRUNCATE)')
+      lastLog = -1
+    } else {
+      lastLog = result.log
+    }
   } catch (error) {
-    parentPort.postMessage({ error: String(error && error.message) })
+    if (!String(error && error.code).startsWith('SQLITE_BUSY')) parentPort.postMessage({ error: String(error && error.message) })
   }
 }, workerData.intervalMs)
 parentPort.once('message', () => {

@@ -1,0 +1,107 @@
+/**
+ * The options of `sqliteStore()`: the type with each option's meaning and default, the defaults in
+ * one constant, and one option table (a typed parser per option, checked by the compiler against
+ * the type) from which the known names and the resolved type follow.
+ */
+import { parseWithTable, reportUnknownKeys } from '../../did-you-mean'
+import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../../errors'
+import { parseDatabasePath } from './file'
+import { describe } from './load'
+
+/** Options of `sqliteStore()`. */
+export interface SqliteStoreOptions {
+  /**
+   * The database file. It holds customer data (the bodies of waiting touchpoints and of dead
+   * letters), so it is created with mode `0600`, and its missing directories with mode `0700`.
+   * Several processes on one machine may share it (PM2 cluster mode, `node:cluster`); not over a
+   * network file system. Required.
+   */
+  readonly path: string
+  /** How long a dead letter (a touchpoint that failed for good) is kept, in ms. Defaults to 7 days (`604800000`). */
+  readonly retentionMs?: number
+  /**
+   * What a committed touchpoint survives. `'process'`: a killed or crashed process (WAL journal,
+   * `synchronous=NORMAL`: a commit is a write to the OS, no fsync). `'power'`: also a power cut or
+   * an OS crash (`synchronous=FULL`: an fsync per group commit, several ms on most disks).
+   * Defaults to `'process'`.
+   */
+  readonly durability?: 'process' | 'power'
+  /**
+   * How long a claim holds a touchpoint for this process, in ms: a touchpoint claimed by a process
+   * that died is sent by another (or by the next start) after it — at once when that process ran on
+   * this machine. Must be longer than one HTTP attempt can take. Defaults to the middleware's lease
+   * (three request timeouts, at least a minute).
+   */
+  readonly leaseMs?: number
+}
+
+/** The defaults of {@link SqliteStoreOptions}. */
+export const SQLITE_STORE_DEFAULTS = {
+  retentionMs: 7 * 86_400_000,
+  durability: 'process',
+} as const satisfies Partial<Record<keyof SqliteStoreOptions, unknown>>
+
+export interface ResolvedSqliteOptions {
+  readonly path: string
+  readonly retentionMs: number
+  readonly durability: 'process' | 'power'
+  readonly leaseMs: number | undefined
+}
+
+type Report = (message: string) => void
+
+const MAX_RETENTION_MS = 10 * 365 * 86_400_000
+const LEASE_BOUNDS_MS = [1000, 86_400_000] as const
+
+/** One typed parser per option, carrying its default; the compiler checks the table against the type. */
+export const SQLITE_OPTION_TABLE = {
+  path: parseDatabasePath,
+  retentionMs(value: unknown = SQLITE_STORE_DEFAULTS.retentionMs, report: Report): number {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_RETENTION_MS) {
+      report(`must be a whole number of ms from 0 to ${MAX_RETENTION_MS} (got ${describe(value)})`)
+      return SQLITE_STORE_DEFAULTS.retentionMs
+    }
+    return value
+  },
+  durability(value: unknown = SQLITE_STORE_DEFAULTS.durability, report: Report): 'process' | 'power' {
+    if (value !== 'process' && value !== 'power') {
+      report(`must be 'process' or 'power' (got ${describe(value)})`)
+      return SQLITE_STORE_DEFAULTS.durability
+    }
+    return value
+  },
+  leaseMs(value: unknown, report: Report): number | undefined {
+    if (value === undefined) return undefined
+    const [min, max] = LEASE_BOUNDS_MS
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      report(`must be a whole number of ms from ${min} to ${max} (got ${describe(value)})`)
+      return undefined
+    }
+    return value
+  },
+} as const satisfies {
+  readonly [K in keyof SqliteStoreOptions]-?: (value: unknown, report: Report) => ResolvedSqliteOptions[K]
+}
+
+const OPTION_NAMES = Object.keys(SQLITE_OPTION_TABLE) as (keyof SqliteStoreOptions)[]
+
+/** Every problem at once, as one {@link TouchpointConfigError} (`ERR_TOUCHPOINT_STORE`). */
+export function resolveSqliteOptions(input: unknown): ResolvedSqliteOptions {
+  const problems: ConfigProblem[] = []
+  const report = (option: string, message: string): number =>
+    problems.push({ option: `sqliteStore.${option}`, code: CONFIG_ERROR_CODES.store, message })
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    throw new TouchpointConfigError([
+      {
+        option: 'sqliteStore',
+        code: CONFIG_ERROR_CODES.store,
+        message: `needs its options, like sqliteStore({ path: './var/transactionale.db' }) (got ${describe(input)})`,
+      },
+    ])
+  }
+  const raw = input as Record<string, unknown>
+  reportUnknownKeys(raw, OPTION_NAMES, (key, message) => report(key, `${message} (known: ${OPTION_NAMES.join(', ')})`))
+  const resolved = parseWithTable<ResolvedSqliteOptions>(SQLITE_OPTION_TABLE, raw, report)
+  if (problems.length > 0) throw new TouchpointConfigError(problems)
+  return resolved
+}
