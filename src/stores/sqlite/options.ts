@@ -3,8 +3,8 @@
  * one constant, and one option table (a typed parser per option, checked by the compiler against
  * the type) from which the known names and the resolved type follow.
  */
-import { parseWithTable, reportUnknownKeys } from '../../did-you-mean'
-import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../../errors'
+import { CONFIG_ERROR_CODES } from '../../errors'
+import { parseOptions, spec, type OptionSpec } from '../../option-parser'
 import { parseDatabasePath } from './file'
 import { describe } from './load'
 
@@ -48,29 +48,27 @@ export interface ResolvedSqliteOptions {
   readonly leaseMs: number | undefined
 }
 
-type Report = (message: string) => void
-
 const MAX_RETENTION_MS = 10 * 365 * 86_400_000
 const LEASE_BOUNDS_MS = [1000, 86_400_000] as const
 
-/** One typed parser per option, carrying its default; the compiler checks the table against the type. */
+/** One typed parser per option, with its default as the docs show it; the compiler checks the table against the type. */
 export const SQLITE_OPTION_TABLE = {
-  path: parseDatabasePath,
-  retentionMs(value: unknown = SQLITE_STORE_DEFAULTS.retentionMs, report: Report): number {
+  path: spec('— (required)', (value, report) => parseDatabasePath(value, (message) => report(message))),
+  retentionMs: spec('`604800000` (7 days)', (value = SQLITE_STORE_DEFAULTS.retentionMs, report): number => {
     if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_RETENTION_MS) {
       report(`must be a whole number of ms from 0 to ${MAX_RETENTION_MS} (got ${describe(value)})`)
       return SQLITE_STORE_DEFAULTS.retentionMs
     }
     return value
-  },
-  durability(value: unknown = SQLITE_STORE_DEFAULTS.durability, report: Report): 'process' | 'power' {
+  }),
+  durability: spec("`'process'`", (value = SQLITE_STORE_DEFAULTS.durability, report): 'process' | 'power' => {
     if (value !== 'process' && value !== 'power') {
       report(`must be 'process' or 'power' (got ${describe(value)})`)
       return SQLITE_STORE_DEFAULTS.durability
     }
     return value
-  },
-  leaseMs(value: unknown, report: Report): number | undefined {
+  }),
+  leaseMs: spec('three request timeouts, at least 60 s', (value, report): number | undefined => {
     if (value === undefined) return undefined
     const [min, max] = LEASE_BOUNDS_MS
     if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -78,30 +76,14 @@ export const SQLITE_OPTION_TABLE = {
       return undefined
     }
     return value
-  },
-} as const satisfies {
-  readonly [K in keyof SqliteStoreOptions]-?: (value: unknown, report: Report) => ResolvedSqliteOptions[K]
-}
-
-const OPTION_NAMES = Object.keys(SQLITE_OPTION_TABLE) as (keyof SqliteStoreOptions)[]
+  }),
+} as const satisfies { readonly [K in keyof SqliteStoreOptions]-?: OptionSpec<ResolvedSqliteOptions[K]> }
 
 /** Every problem at once, as one {@link TouchpointConfigError} (`ERR_TOUCHPOINT_STORE`). */
 export function resolveSqliteOptions(input: unknown): ResolvedSqliteOptions {
-  const problems: ConfigProblem[] = []
-  const report = (option: string, message: string): number =>
-    problems.push({ option: `sqliteStore.${option}`, code: CONFIG_ERROR_CODES.store, message })
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new TouchpointConfigError([
-      {
-        option: 'sqliteStore',
-        code: CONFIG_ERROR_CODES.store,
-        message: `needs its options, like sqliteStore({ path: './var/transactionale.db' }) (got ${describe(input)})`,
-      },
-    ])
-  }
-  const raw = input as Record<string, unknown>
-  reportUnknownKeys(raw, OPTION_NAMES, (key, message) => report(key, `${message} (known: ${OPTION_NAMES.join(', ')})`))
-  const resolved = parseWithTable<ResolvedSqliteOptions>(SQLITE_OPTION_TABLE, raw, report)
-  if (problems.length > 0) throw new TouchpointConfigError(problems)
-  return resolved
+  return parseOptions(input, SQLITE_OPTION_TABLE, {
+    notAnObject: "needs its options, like sqliteStore({ path: './var/transactionale.db' })",
+    code: () => CONFIG_ERROR_CODES.store,
+    path: (path) => (path === 'options' ? 'sqliteStore' : `sqliteStore.${path}`),
+  })
 }
