@@ -1,6 +1,14 @@
 /** Public entry point of express-transactionale. */
 export { transactionaleTouchpoint } from './middleware'
-export type { TouchpointMiddleware, TouchpointStats, CloseOptions, CloseSummary, TouchpointDeps } from './middleware'
+export type {
+  TouchpointMiddleware,
+  TouchpointStats,
+  CloseOptions,
+  CloseSummary,
+  FlushOptions,
+  FlushResult,
+  TouchpointDeps,
+} from './middleware'
 export { DEFAULTS } from './options'
 export type { Options, Mapper, MapperResult, DedupeKey } from './options'
 export { memoryStore } from './stores/memory-store'

@@ -14,6 +14,7 @@ import { createRouteMatcher } from './route-matcher'
 import { memoryStore } from './stores/memory-store'
 import { countsOf } from './stores/contracts'
 import type { OutageState } from './delivery/outage'
+import { raceDeadline } from './deadline'
 
 export type { CloseSummary } from './delivery/assemble'
 
@@ -44,6 +45,25 @@ export interface CloseOptions {
   timeoutMs?: number
 }
 
+/** Options of `flush()`. */
+export interface FlushOptions {
+  /**
+   * Resolve by this deadline (milliseconds) whatever the API does — slow, down or hanging — with what
+   * is still pending in the result; the pending touchpoints carry on in the background. Defaults to
+   * none: wait until everything has settled.
+   */
+  timeoutMs?: number
+}
+
+/** What `flush()` reports when it resolves. */
+export interface FlushResult {
+  /**
+   * This process's touchpoints not settled yet: being mapped, stored, queued, waiting for a retry or
+   * in flight. `0` when everything settled; more only when `timeoutMs` passed first.
+   */
+  readonly pending: number
+}
+
 /** The middleware, with its lifecycle methods. */
 export interface TouchpointMiddleware {
   (req: Request, res: Response, next: NextFunction): void
@@ -56,10 +76,12 @@ export interface TouchpointMiddleware {
   close(options?: CloseOptions): Promise<CloseSummary>
   /**
    * Resolves when everything received so far — being mapped, stored, queued, in flight or waiting
-   * for a retry — has settled and the store has recorded each outcome. Concurrent callers wait for
-   * the same end. Never rejects.
+   * for a retry — has settled and the store has recorded each outcome, or when `timeoutMs` has
+   * passed, whichever comes first; the result says how many are still pending. Concurrent callers
+   * wait for the same end. Never rejects. On AWS Lambda, await `flush({ timeoutMs })` before the
+   * handler returns (see docs/guide/serverless.md).
    */
-  flush(): Promise<void>
+  flush(options?: FlushOptions): Promise<FlushResult>
   /** A snapshot of the counters. */
   stats(): TouchpointStats
   /** Attaches an instrument to every HTTP attempt (used by `express-transactionale/metrics`); returns a detach function. */
@@ -105,12 +127,27 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     next()
   } as TouchpointMiddleware
 
-  const flush = async (): Promise<void> => {
+  const drain = async (): Promise<void> => {
     // The pipeline feeds the engine, so wait for it first, and again if more arrived meanwhile.
     do {
       await pipeline.settled()
       await engine.flush()
     } while (pipeline.mapping > 0)
+  }
+
+  const pending = (): number => {
+    const s = engine.stats()
+    return pipeline.mapping + s.queued + s.inFlight
+  }
+
+  const flush = async (flushOptions: FlushOptions = {}): Promise<FlushResult> => {
+    const { timeoutMs } = flushOptions
+    if (timeoutMs === undefined) {
+      await drain()
+      return { pending: pending() }
+    }
+    await raceDeadline(drain(), closeTimeout(timeoutMs, 0), clock)
+    return { pending: pending() }
   }
 
   const stats = (): TouchpointStats => {
@@ -141,7 +178,7 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
   middleware.close = (closeOptions = {}) => {
     closing ??= (async () => {
       // A durable store keeps what waits: wait only for what is being mapped, stored or sent.
-      const settled = store.durable ? pipeline.settled().then(() => engine.settleInFlight()) : flush()
+      const settled = store.durable ? pipeline.settled().then(() => engine.settleInFlight()) : drain()
       const summary = await shutdown(closeTimeout(closeOptions.timeoutMs), settled)
       liveMiddlewares.delete(onExit)
       if (liveMiddlewares.size === 0) process.off('exit', onProcessExit)

@@ -115,12 +115,20 @@ export interface Options {
    */
   store?: AnyStore
   /**
-   * For serverless hosts that freeze the function after the response (Vercel, AWS Lambda): receives,
-   * for each order, a promise of its work from the end of the response until its touchpoint is
-   * stored (durable store) or settled (memory store) — pass `waitUntil` from `@vercel/functions`.
-   * Defaults to none.
+   * For serverless hosts that freeze the function after the response (Vercel): receives, for each
+   * order, a promise of its work from the end of the response until its touchpoint is stored
+   * (durable store) or settled (memory store), or until `waitUntilTimeoutMs` — pass `waitUntil` from
+   * `@vercel/functions`. A `waitUntil` that throws or never awaits the promise (outside a request) is
+   * reported once. On AWS Lambda, await `flush({ timeoutMs })` instead. Defaults to none.
    */
   waitUntil?: (promise: Promise<void>) => void
+  /**
+   * The longest the promise handed to `waitUntil` stays pending, in milliseconds, so an API that is
+   * slow or down never holds a function past it. What is still pending then stays queued (memory
+   * store: delivered if the function is thawed again, lost if it is not) or stored (durable store:
+   * delivered by a later invocation); `stats()` counts it. Defaults to `10000`.
+   */
+  waitUntilTimeoutMs?: number
 }
 
 /** Every default, in one place. */
@@ -129,6 +137,7 @@ export const DEFAULTS = {
   endpoint: 'https://www.transactionale.com/api/v1/transaction',
   timeoutMs: 10_000,
   mapperTimeoutMs: 10_000,
+  waitUntilTimeoutMs: 10_000,
   enabled: true,
   dryRun: false,
   logPersonalData: false,
@@ -205,6 +214,9 @@ export const OPTION_TABLE = {
   hooks: spec('none', parseHooks),
   store: spec('`memoryStore()`', parseStore),
   waitUntil: spec('none', (value, report) => fn(value, report) as ((promise: Promise<void>) => void) | undefined),
+  waitUntilTimeoutMs: spec('`10000`', (value, report) =>
+    wholeNumber(value ?? DEFAULTS.waitUntilTimeoutMs, [1, 3_600_000], DEFAULTS.waitUntilTimeoutMs, report),
+  ),
 } as const satisfies { readonly [K in keyof Options]-?: OptionSpec<unknown> }
 
 /** Options after validation, with defaults applied. */
