@@ -10,6 +10,7 @@ import { DEFAULTS, resolveOptions, type Options } from './options'
 import { OBSERVE, type Observer } from './observe'
 import { createPipeline } from './pipeline'
 import { createResponseHook } from './response-hook'
+import { createRouteHint, type RouteHint } from './route-hint'
 import { createRouteMatcher } from './route-matcher'
 import { memoryStore } from './stores/memory-store'
 import { countsOf } from './stores/contracts'
@@ -118,12 +119,25 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     ledger.dropped('closed', undefined)
   })
 
+  // Until a request matches, requests that did not are looked at for a route written without its prefix.
+  let hint: RouteHint | undefined = createRouteHint(settings.route, settings.methods, settings.isSuccess, log, () => {
+    hint = undefined
+  })
+
   const middleware = function transactionaleTouchpointMiddleware(
     req: Request,
     res: Response,
     next: NextFunction,
   ): void {
-    if (settings.enabled && matches(req.method, req.originalUrl ?? req.url)) hook(res)
+    if (settings.enabled) {
+      const url = req.originalUrl ?? req.url
+      if (matches(req.method, url)) {
+        hook(res)
+        hint?.matched()
+      } else {
+        hint?.missed(req.method, url, res)
+      }
+    }
     next()
   } as TouchpointMiddleware
 
