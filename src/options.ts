@@ -70,8 +70,9 @@ export interface Options {
   timeoutMs?: number
   /**
    * A pino logger (the shop's own), or one with pino's API (`(fields, message)` arguments, `child()`,
-   * `levels.values`); the package logs through a child of it. winston and bunyan loggers are refused:
-   * see the README's recipe. Defaults to a pino logger of ours on stdout.
+   * `levels.values`); the package logs through a child of it. Pass winston, bunyan, NestJS's `Logger`
+   * or `console` through `loggerFrom()`: given directly, they are refused. Defaults to a pino logger
+   * of ours on stdout.
    */
   logger?: TouchpointLogger
   /** `false` makes the middleware a pass-through that does nothing. Defaults to `true`. */
@@ -317,7 +318,7 @@ function parseEndpoint(value: unknown, report: Report): string {
 function parseLogger(value: unknown, report: Report): TouchpointLogger | undefined {
   if (value === undefined || isPinoCompatible(value)) return value
   report(
-    'must be a pino logger (or one with the same API: debug/info/warn/error(fields, message), child(), levels.values); for winston or bunyan see the README recipe "Logging through winston or bunyan"',
+    "must be a pino logger (or one with the same API: debug/info/warn/error(fields, message), child(), levels.values); wrap winston, bunyan, NestJS's Logger or console with loggerFrom(): logger: loggerFrom(yourLogger), import { loggerFrom } from 'express-transactionale'",
   )
   return undefined
 }
