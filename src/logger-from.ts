@@ -13,6 +13,12 @@ import { isPinoCompatible, type LogLevel, type TouchpointLogger } from './logger
 export interface ForeignLogger {
   warn(...args: never[]): unknown
   error(...args: never[]): unknown
+  debug?(...args: never[]): unknown
+  info?(...args: never[]): unknown
+  log?(...args: never[]): unknown
+  verbose?(...args: never[]): unknown
+  fatal?(...args: never[]): unknown
+  child?(...args: never[]): unknown
 }
 
 /** Options of {@link loggerFrom}. */

@@ -223,7 +223,10 @@ describe('loggerFrom', () => {
     // The reference: the package's own pino line, without pino's own fields.
     const pinoLogs = captureLogs()
     await shopRun(pinoLogs.logger)
-    const reference = pinoLogs.lines.find((l) => l.msg === 'touchpoint not sent: invalid customer') ?? { msg: '' }
+    const reference = pinoLogs.lines.find((l) => l.msg === 'touchpoint not sent: invalid customer') ?? {
+      level: 0,
+      msg: '',
+    }
     const { level: _l, msg: _m, time: _t, pid: _p, hostname: _h, ...pinoFields } = reference
     const expected = Object.keys(pinoFields).sort()
     expect(expected).toEqual(expect.arrayContaining(['component', 'invalid', 'orderId', 'stage']))
