@@ -10,7 +10,7 @@ export type {
   TouchpointDeps,
 } from './middleware'
 export { DEFAULTS } from './options'
-export type { Options, Mapper, MapperResult, DedupeKey } from './options'
+export type { Options, Mapper, MapperResult, ExactMapperResult, DedupeKey } from './options'
 export { memoryStore } from './stores/memory-store'
 export type {
   TouchpointStore,

@@ -6,7 +6,7 @@
 import type { NextFunction, Request, Response } from 'express'
 import { assembleDelivery, closeTimeout, type CloseSummary, type DeliveryDeps } from './delivery/assemble'
 import type { LedgerCounts } from './ledger'
-import { DEFAULTS, resolveOptions, type Options } from './options'
+import { DEFAULTS, resolveOptions, type MapperResult, type Options } from './options'
 import { OBSERVE, type Observer } from './observe'
 import { createPipeline } from './pipeline'
 import { createResponseHook } from './response-hook'
@@ -102,7 +102,10 @@ const EXIT_ORDER_IDS = 100
  * @example
  * app.use(transactionaleTouchpoint({ apiKey: process.env.TRANSACTIONALE_API_KEY!, route: '/checkout' }))
  */
-export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps = {}): TouchpointMiddleware {
+export function transactionaleTouchpoint<R extends MapperResult = MapperResult>(
+  options: Options<R>,
+  deps: TouchpointDeps = {},
+): TouchpointMiddleware {
   const settings = resolveOptions(options)
   const matches = createRouteMatcher(settings.route, settings.methods)
   const store = settings.store ?? memoryStore()

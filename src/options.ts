@@ -16,6 +16,17 @@ import type { AnyStore } from './stores/contracts'
 export type MapperResult = Customer | null | undefined
 
 /**
+ * A mapper's result `R` as it must be: each of its fields that {@link Customer} does not have is typed
+ * as a message, so a misspelt field (`countyr: 'IT'`) in the object a mapper returns — sync or async,
+ * inline or a named function — is a compile error at that field. (TypeScript checks excess properties
+ * only where an object literal meets a declared type; a function's inferred return type escapes that.)
+ * A mapper that returns a wider object on purpose declares its return type: `(req): Customer => …`.
+ */
+export type ExactMapperResult<R> = R extends object
+  ? R & { [K in Exclude<keyof R, keyof Customer>]: 'is not a field of Customer (misspelt?)' }
+  : R
+
+/**
  * Takes the customer of a completed order from the request, `res.locals` or the response body.
  * Runs after the response has been sent; may be async. Return `null` or `undefined` to send nothing
  * (for example when the customer did not consent).
@@ -23,7 +34,11 @@ export type MapperResult = Customer | null | undefined
  * @param body what the route handler passed to `res.json()` or `res.send(object)` (`undefined` when
  *   it sent something else); a JSON string sent with a JSON content type is parsed.
  */
-export type Mapper = (req: Request, res: Response, body: unknown) => MapperResult | Promise<MapperResult>
+export type Mapper<R extends MapperResult = MapperResult> = (
+  req: Request,
+  res: Response,
+  body: unknown,
+) => ExactMapperResult<R> | Promise<ExactMapperResult<R>>
 
 /**
  * What makes two touchpoints "the same" for dedupe: the customer's `orderId` (the default), their
@@ -33,8 +48,11 @@ export type Mapper = (req: Request, res: Response, body: unknown) => MapperResul
  */
 export type DedupeKey = 'orderId' | 'email' | ((customer: ValidCustomer) => string | undefined)
 
-/** Options of {@link transactionaleTouchpoint}. */
-export interface Options {
+/**
+ * Options of {@link transactionaleTouchpoint}. `R` is what the mapper returns, inferred from it: it
+ * lets the compiler refuse a field that {@link Customer} does not have.
+ */
+export interface Options<R extends MapperResult = MapperResult> {
   /** The shop's Transactionale API key (the "Integrate" section of the account). Required. */
   apiKey: string
   /**
@@ -49,7 +67,7 @@ export interface Options {
   /**
    * Takes the customer from the request / response. Defaults to reading `res.locals.transactionale`.
    */
-  mapper?: Mapper
+  mapper?: Mapper<R>
   /**
    * How long an async mapper may take, in milliseconds. Past it the order is counted `invalid` with
    * reason `mapper: timeout`, and a late result is ignored. Defaults to `10000`.
