@@ -15,6 +15,7 @@ const config: Config = {
     '^express-transactionale/sqlite$': '<rootDir>/src/sqlite.ts',
     '^express-transactionale/redis$': '<rootDir>/src/redis.ts',
     '^express-transactionale/metrics$': '<rootDir>/src/metrics.ts',
+    '^express-transactionale/nest$': '<rootDir>/src/nest.ts',
   },
   testTimeout: 20_000,
 }

@@ -29,6 +29,7 @@ export const CONFIG_ERROR_CODES = {
   mapperTimeoutMs: 'ERR_TOUCHPOINT_MAPPER_TIMEOUT',
   store: 'ERR_TOUCHPOINT_STORE',
   waitUntil: 'ERR_TOUCHPOINT_WAIT_UNTIL',
+  waitUntilTimeoutMs: 'ERR_TOUCHPOINT_WAIT_UNTIL_TIMEOUT',
   metrics: 'ERR_TOUCHPOINT_METRICS',
   redis: 'ERR_TOUCHPOINT_REDIS',
 } as const satisfies Record<keyof Options | 'options' | 'unknown' | 'metrics' | 'redis', `ERR_TOUCHPOINT_${string}`>

@@ -1,8 +1,16 @@
 /** Public entry point of express-transactionale. */
 export { transactionaleTouchpoint } from './middleware'
-export type { TouchpointMiddleware, TouchpointStats, CloseOptions, CloseSummary, TouchpointDeps } from './middleware'
+export type {
+  TouchpointMiddleware,
+  TouchpointStats,
+  CloseOptions,
+  CloseSummary,
+  FlushOptions,
+  FlushResult,
+  TouchpointDeps,
+} from './middleware'
 export { DEFAULTS } from './options'
-export type { Options, Mapper, MapperResult, DedupeKey } from './options'
+export type { Options, Mapper, MapperResult, ExactMapperResult, DedupeKey } from './options'
 export { memoryStore } from './stores/memory-store'
 export type {
   TouchpointStore,
@@ -33,6 +41,8 @@ export type { Clock } from './types'
 export { OBSERVE } from './observe'
 export type { Observer, AttemptObservation } from './observe'
 export { LOG_MESSAGES } from './logger'
+export { loggerFrom } from './logger-from'
+export type { ForeignLogger, LoggerFromOptions } from './logger-from'
 export type { OutageState } from './delivery/outage'
 export type { LedgerCounts } from './ledger'
 export type {
@@ -49,4 +59,4 @@ export type {
 } from './hooks'
 export type { HttpClient, HttpResult } from './http-client'
 export type { RoutePattern } from './route-matcher'
-export type { TouchpointLogger } from './logger'
+export type { TouchpointLogger, LogLevel } from './logger'

@@ -49,6 +49,8 @@ export const LOG_MESSAGES = {
   exitPending: ['warn', 'process exiting with touchpoints pending: they are lost (call close() before exit)'],
   hookThrew: ['warn', 'a touchpoint hook threw'],
   internalError: ['error', 'touchpoint pipeline failed'],
+  routeNeverMatched: ['warn', 'touchpoint route never matched: orders went by on a path that ends with it'],
+  waitUntilIgnored: ['warn', 'waitUntil did not take the touchpoint work (called outside a request?)'],
 } as const satisfies Record<string, readonly [LogLevel, string]>
 
 /** A key of {@link LOG_MESSAGES}. */

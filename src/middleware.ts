@@ -6,14 +6,16 @@
 import type { NextFunction, Request, Response } from 'express'
 import { assembleDelivery, closeTimeout, type CloseSummary, type DeliveryDeps } from './delivery/assemble'
 import type { LedgerCounts } from './ledger'
-import { DEFAULTS, resolveOptions, type Options } from './options'
+import { DEFAULTS, resolveOptions, type MapperResult, type Options } from './options'
 import { OBSERVE, type Observer } from './observe'
 import { createPipeline } from './pipeline'
 import { createResponseHook } from './response-hook'
+import { createRouteHint, type RouteHint } from './route-hint'
 import { createRouteMatcher } from './route-matcher'
 import { memoryStore } from './stores/memory-store'
 import { countsOf } from './stores/contracts'
 import type { OutageState } from './delivery/outage'
+import { raceDeadline } from './deadline'
 
 export type { CloseSummary } from './delivery/assemble'
 
@@ -44,6 +46,25 @@ export interface CloseOptions {
   timeoutMs?: number
 }
 
+/** Options of `flush()`. */
+export interface FlushOptions {
+  /**
+   * Resolve by this deadline (milliseconds) whatever the API does — slow, down or hanging — with what
+   * is still pending in the result; the pending touchpoints carry on in the background. Defaults to
+   * none: wait until everything has settled.
+   */
+  timeoutMs?: number
+}
+
+/** What `flush()` reports when it resolves. */
+export interface FlushResult {
+  /**
+   * This process's touchpoints not settled yet: being mapped, stored, queued, waiting for a retry or
+   * in flight. `0` when everything settled; more only when `timeoutMs` passed first.
+   */
+  readonly pending: number
+}
+
 /** The middleware, with its lifecycle methods. */
 export interface TouchpointMiddleware {
   (req: Request, res: Response, next: NextFunction): void
@@ -56,10 +77,12 @@ export interface TouchpointMiddleware {
   close(options?: CloseOptions): Promise<CloseSummary>
   /**
    * Resolves when everything received so far — being mapped, stored, queued, in flight or waiting
-   * for a retry — has settled and the store has recorded each outcome. Concurrent callers wait for
-   * the same end. Never rejects.
+   * for a retry — has settled and the store has recorded each outcome, or when `timeoutMs` has
+   * passed, whichever comes first; the result says how many are still pending. Concurrent callers
+   * wait for the same end. Never rejects. On AWS Lambda, await `flush({ timeoutMs })` before the
+   * handler returns (see docs/guide/serverless.md).
    */
-  flush(): Promise<void>
+  flush(options?: FlushOptions): Promise<FlushResult>
   /** A snapshot of the counters. */
   stats(): TouchpointStats
   /** Attaches an instrument to every HTTP attempt (used by `express-transactionale/metrics`); returns a detach function. */
@@ -79,7 +102,10 @@ const EXIT_ORDER_IDS = 100
  * @example
  * app.use(transactionaleTouchpoint({ apiKey: process.env.TRANSACTIONALE_API_KEY!, route: '/checkout' }))
  */
-export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps = {}): TouchpointMiddleware {
+export function transactionaleTouchpoint<R extends MapperResult = MapperResult>(
+  options: Options<R>,
+  deps: TouchpointDeps = {},
+): TouchpointMiddleware {
   const settings = resolveOptions(options)
   const matches = createRouteMatcher(settings.route, settings.methods)
   const store = settings.store ?? memoryStore()
@@ -96,21 +122,49 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
     ledger.dropped('closed', undefined)
   })
 
+  // Until a request matches, requests that did not are looked at for a route written without its prefix.
+  let hint: RouteHint | undefined = createRouteHint(settings.route, settings.methods, settings.isSuccess, log, () => {
+    hint = undefined
+  })
+
   const middleware = function transactionaleTouchpointMiddleware(
     req: Request,
     res: Response,
     next: NextFunction,
   ): void {
-    if (settings.enabled && matches(req.method, req.originalUrl ?? req.url)) hook(res)
+    if (settings.enabled) {
+      const url = req.originalUrl ?? req.url
+      if (matches(req.method, url)) {
+        hook(res)
+        hint?.matched()
+      } else {
+        hint?.missed(req.method, url, res)
+      }
+    }
     next()
   } as TouchpointMiddleware
 
-  const flush = async (): Promise<void> => {
+  const drain = async (): Promise<void> => {
     // The pipeline feeds the engine, so wait for it first, and again if more arrived meanwhile.
     do {
       await pipeline.settled()
       await engine.flush()
     } while (pipeline.mapping > 0)
+  }
+
+  const pending = (): number => {
+    const s = engine.stats()
+    return pipeline.mapping + s.queued + s.inFlight
+  }
+
+  const flush = async (flushOptions: FlushOptions = {}): Promise<FlushResult> => {
+    const { timeoutMs } = flushOptions
+    if (timeoutMs === undefined) {
+      await drain()
+      return { pending: pending() }
+    }
+    await raceDeadline(drain(), closeTimeout(timeoutMs, 0), clock)
+    return { pending: pending() }
   }
 
   const stats = (): TouchpointStats => {
@@ -141,7 +195,7 @@ export function transactionaleTouchpoint(options: Options, deps: TouchpointDeps 
   middleware.close = (closeOptions = {}) => {
     closing ??= (async () => {
       // A durable store keeps what waits: wait only for what is being mapped, stored or sent.
-      const settled = store.durable ? pipeline.settled().then(() => engine.settleInFlight()) : flush()
+      const settled = store.durable ? pipeline.settled().then(() => engine.settleInFlight()) : drain()
       const summary = await shutdown(closeTimeout(closeOptions.timeoutMs), settled)
       liveMiddlewares.delete(onExit)
       if (liveMiddlewares.size === 0) process.off('exit', onProcessExit)

@@ -17,6 +17,17 @@ import type { AnyStore } from './stores/contracts'
 export type MapperResult = Customer | null | undefined
 
 /**
+ * A mapper's result `R` as it must be: each of its fields that {@link Customer} does not have is typed
+ * as a message, so a misspelt field (`countyr: 'IT'`) in the object a mapper returns — sync or async,
+ * inline or a named function — is a compile error at that field. (TypeScript checks excess properties
+ * only where an object literal meets a declared type; a function's inferred return type escapes that.)
+ * A mapper that returns a wider object on purpose declares its return type: `(req): Customer => …`.
+ */
+export type ExactMapperResult<R> = R extends object
+  ? R & { [K in Exclude<keyof R, keyof Customer>]: 'is not a field of Customer (misspelt?)' }
+  : R
+
+/**
  * Takes the customer of a completed order from the request, `res.locals` or the response body.
  * Runs after the response has been sent; may be async. Return `null` or `undefined` to send nothing
  * (for example when the customer did not consent).
@@ -24,7 +35,11 @@ export type MapperResult = Customer | null | undefined
  * @param body what the route handler passed to `res.json()` or `res.send(object)` (`undefined` when
  *   it sent something else); a JSON string sent with a JSON content type is parsed.
  */
-export type Mapper = (req: Request, res: Response, body: unknown) => MapperResult | Promise<MapperResult>
+export type Mapper<R extends MapperResult = MapperResult> = (
+  req: Request,
+  res: Response,
+  body: unknown,
+) => ExactMapperResult<R> | Promise<ExactMapperResult<R>>
 
 /**
  * What makes two touchpoints "the same" for dedupe: the customer's `orderId` (the default), their
@@ -34,8 +49,11 @@ export type Mapper = (req: Request, res: Response, body: unknown) => MapperResul
  */
 export type DedupeKey = 'orderId' | 'email' | ((customer: ValidCustomer) => string | undefined)
 
-/** Options of {@link transactionaleTouchpoint}. */
-export interface Options {
+/**
+ * Options of {@link transactionaleTouchpoint}. `R` is what the mapper returns, inferred from it: it
+ * lets the compiler refuse a field that {@link Customer} does not have.
+ */
+export interface Options<R extends MapperResult = MapperResult> {
   /** The shop's Transactionale API key (the "Integrate" section of the account). Required. */
   apiKey: string
   /**
@@ -50,7 +68,7 @@ export interface Options {
   /**
    * Takes the customer from the request / response. Defaults to reading `res.locals.transactionale`.
    */
-  mapper?: Mapper
+  mapper?: Mapper<R>
   /**
    * How long an async mapper may take, in milliseconds. Past it the order is counted `invalid` with
    * reason `mapper: timeout`, and a late result is ignored. Defaults to `10000`.
@@ -71,8 +89,9 @@ export interface Options {
   timeoutMs?: number
   /**
    * A pino logger (the shop's own), or one with pino's API (`(fields, message)` arguments, `child()`,
-   * `levels.values`); the package logs through a child of it. winston and bunyan loggers are refused:
-   * see the README's recipe. Defaults to a pino logger of ours on stdout.
+   * `levels.values`); the package logs through a child of it. Pass winston, bunyan, NestJS's `Logger`
+   * or `console` through `loggerFrom()`: given directly, they are refused. Defaults to a pino logger
+   * of ours on stdout.
    */
   logger?: TouchpointLogger
   /** `false` makes the middleware a pass-through that does nothing. Defaults to `true`. */
@@ -116,12 +135,20 @@ export interface Options {
    */
   store?: AnyStore
   /**
-   * For serverless hosts that freeze the function after the response (Vercel, AWS Lambda): receives,
-   * for each order, a promise of its work from the end of the response until its touchpoint is
-   * stored (durable store) or settled (memory store) — pass `waitUntil` from `@vercel/functions`.
-   * Defaults to none.
+   * For serverless hosts that freeze the function after the response (Vercel): receives, for each
+   * order, a promise of its work from the end of the response until its touchpoint is stored
+   * (durable store) or settled (memory store), or until `waitUntilTimeoutMs` — pass `waitUntil` from
+   * `@vercel/functions`. A `waitUntil` that throws or never awaits the promise (outside a request) is
+   * reported once. On AWS Lambda, await `flush({ timeoutMs })` instead. Defaults to none.
    */
   waitUntil?: (promise: Promise<void>) => void
+  /**
+   * The longest the promise handed to `waitUntil` stays pending, in milliseconds, so an API that is
+   * slow or down never holds a function past it. What is still pending then stays queued (memory
+   * store: delivered if the function is thawed again, lost if it is not) or stored (durable store:
+   * delivered by a later invocation); `stats()` counts it. Defaults to `10000`.
+   */
+  waitUntilTimeoutMs?: number
 }
 
 /** Every default, in one place. */
@@ -130,6 +157,7 @@ export const DEFAULTS = {
   endpoint: 'https://www.transactionale.com/api/v1/transaction',
   timeoutMs: 10_000,
   mapperTimeoutMs: 10_000,
+  waitUntilTimeoutMs: 10_000,
   enabled: true,
   dryRun: false,
   logPersonalData: false,
@@ -190,6 +218,9 @@ export const OPTION_TABLE = {
   hooks: spec('none', parseHooks),
   store: spec('`memoryStore()`', parseStore),
   waitUntil: spec('none', (value, report) => fn(value, report) as ((promise: Promise<void>) => void) | undefined),
+  waitUntilTimeoutMs: spec('`10000`', (value, report) =>
+    wholeNumber(value ?? DEFAULTS.waitUntilTimeoutMs, [1, 3_600_000], DEFAULTS.waitUntilTimeoutMs, report),
+  ),
 } as const satisfies { readonly [K in keyof Options]-?: OptionSpec<unknown> }
 
 /** Options after validation, with defaults applied. */
@@ -268,7 +299,7 @@ function parseEndpoint(value: unknown, report: Report): string {
 function parseLogger(value: unknown, report: Report): TouchpointLogger | undefined {
   if (value === undefined || isPinoCompatible(value)) return value
   report(
-    'must be a pino logger (or one with the same API: debug/info/warn/error(fields, message), child(), levels.values); for winston or bunyan see the README recipe "Logging through winston or bunyan"',
+    "must be a pino logger (or one with the same API: debug/info/warn/error(fields, message), child(), levels.values); wrap winston, bunyan, NestJS's Logger or console with loggerFrom(): logger: loggerFrom(yourLogger), import { loggerFrom } from 'express-transactionale'",
   )
   return undefined
 }

@@ -13,6 +13,7 @@ import type { ResolvedOptions } from './options'
 import { dedupeKeyOf, prepareValidation, toWirePayload, validateCustomer, type ValidCustomer } from './payload'
 import type { FinishedResponse } from './response-hook'
 import type { Clock } from './types'
+import { createHandOver } from './wait-until'
 
 export interface Pipeline {
   /** Takes one finished order response; never throws. */
@@ -34,7 +35,15 @@ export interface PipelineDeps {
 
 type Settings = Pick<
   ResolvedOptions,
-  'isSuccess' | 'mapper' | 'mapperTimeoutMs' | 'country' | 'logPersonalData' | 'dryRun' | 'dedupe' | 'waitUntil'
+  | 'isSuccess'
+  | 'mapper'
+  | 'mapperTimeoutMs'
+  | 'country'
+  | 'logPersonalData'
+  | 'dryRun'
+  | 'dedupe'
+  | 'waitUntil'
+  | 'waitUntilTimeoutMs'
 >
 
 const TIMED_OUT = Symbol('mapper timed out')
@@ -48,6 +57,10 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
   // Validation's dependencies load now, at start-up, so that no order pays for them.
   prepareValidation()
   let redirectWarned = false
+  const handOver =
+    settings.waitUntil === undefined
+      ? undefined
+      : createHandOver(settings.waitUntil, settings.waitUntilTimeoutMs, { clock, log })
 
   /** Races a mapper's promise against `mapperTimeoutMs`. */
   const deadline = async (result: PromiseLike<unknown>): Promise<unknown> => {
@@ -206,17 +219,14 @@ export function createPipeline(settings: Settings, deps: PipelineDeps): Pipeline
       // In the pipeline from now on, so flush() and close() wait for it; the work runs on a later tick.
       inPipeline++
       let then: ((stored: Stored) => void) | undefined
-      if (settings.waitUntil !== undefined) {
+      if (handOver !== undefined) {
         // Serverless hosts freeze after the response: keep them up until the touchpoint is on disk
         // (durable store) or settled (memory store, where nothing else would survive the freeze).
-        const until = new Promise<void>((resolve) => {
-          then = (stored) => resolve(durable ? stored?.stored : engine.flush())
-        })
-        try {
-          settings.waitUntil(until)
-        } catch (error) {
-          log.write('internalError', { error: describeError(error, false), in: 'waitUntil' })
-        }
+        handOver(
+          new Promise<void>((resolve) => {
+            then = (stored) => resolve(durable ? stored?.stored : engine.flush())
+          }),
+        )
       }
       if (batch.length === 0) setImmediate(runBatch)
       batch.push(req, res, finished, then)

@@ -5,6 +5,20 @@ import express from 'express'
 import { transactionaleTouchpoint, type TouchpointMiddleware } from '../src'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
 import { captureLogs } from './helpers/log-capture'
+import { ManualClock } from './helpers/manual-clock'
+
+/** A shop whose every POST /checkout completes a new order. */
+function shopWith(touchpoint: TouchpointMiddleware): express.Express {
+  const app = express()
+  app.use(touchpoint)
+  let n = 0
+  app.post('/checkout', (_req, res) => {
+    n++
+    res.locals.transactionale = { email: `w${n}@example.org`, firstName: 'W', country: 'IT', orderId: `w-${n}` }
+    res.status(201).json({ ok: true })
+  })
+  return app
+}
 
 describe('waitUntil', () => {
   let fake: FakeTransactionaleApi
@@ -60,5 +74,102 @@ describe('waitUntil', () => {
     await request(app).post('/checkout').expect(201)
     await touchpoint.flush()
     expect(touchpoint.stats()).toMatchObject({ received: 1, sent: 1 })
+  })
+
+  test('an API that never answers holds the promise no longer than waitUntilTimeoutMs; the touchpoint stays counted', async () => {
+    fake = await startFakeTransactionaleApi({ defaultReply: { hang: true } })
+    const clock = new ManualClock()
+    const handed: Promise<void>[] = []
+    touchpoint = transactionaleTouchpoint(
+      {
+        apiKey: 'k',
+        route: '/checkout',
+        endpoint: fake.endpoint,
+        logger: captureLogs().logger,
+        waitUntil: (promise) => void handed.push(promise),
+        waitUntilTimeoutMs: 2000,
+      },
+      { clock },
+    )
+    await request(shopWith(touchpoint)).post('/checkout').expect(201)
+    await fake.waitForRequests(1)
+    let settled = false
+    void handed[0]?.then(() => (settled = true))
+    clock.advance(1999)
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(settled).toBe(false)
+    clock.advance(1)
+    await handed[0]
+    expect(touchpoint.stats()).toMatchObject({ received: 1, sent: 0, inFlight: 1 })
+    const closing = touchpoint.close({ timeoutMs: 0 })
+    clock.advance(0)
+    await expect(closing).resolves.toMatchObject({ pending: 1 })
+  })
+
+  test('a waitUntil that ignores the promise (outside a request) is reported once, and delivery goes on', async () => {
+    fake = await startFakeTransactionaleApi()
+    const logs = captureLogs()
+    touchpoint = transactionaleTouchpoint({
+      apiKey: 'k',
+      route: '/checkout',
+      endpoint: fake.endpoint,
+      logger: logs.logger,
+      // @vercel/functions' waitUntil outside a Vercel request: a silent no-op.
+      waitUntil: () => undefined,
+    })
+    const app = shopWith(touchpoint)
+    await request(app).post('/checkout').expect(201)
+    const line = await logs.waitFor('waitUntil did not take the touchpoint work')
+    expect(line).toMatchObject({ level: 40, reason: 'the promise handed to waitUntil was never awaited' })
+    expect(String(line.fix)).toContain('flush({ timeoutMs })')
+    await request(app).post('/checkout').expect(201)
+    await touchpoint.flush()
+    expect(touchpoint.stats()).toMatchObject({ received: 2, sent: 2 })
+    expect(logs.lines.filter((l) => l.msg.startsWith('waitUntil did not take'))).toHaveLength(1)
+  })
+
+  test('a waitUntil that throws is reported once, with its error', async () => {
+    fake = await startFakeTransactionaleApi()
+    const logs = captureLogs()
+    touchpoint = transactionaleTouchpoint({
+      apiKey: 'k',
+      route: '/checkout',
+      endpoint: fake.endpoint,
+      logger: logs.logger,
+      waitUntil: () => {
+        throw new Error('waitUntil called outside a request context')
+      },
+    })
+    const app = shopWith(touchpoint)
+    await request(app).post('/checkout').expect(201)
+    await request(app).post('/checkout').expect(201)
+    await touchpoint.flush()
+    const lines = logs.lines.filter((l) => l.msg.startsWith('waitUntil did not take'))
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatchObject({ reason: 'waitUntil threw' })
+    expect(String(lines[0]?.error)).toContain('outside a request context')
+    expect(touchpoint.stats()).toMatchObject({ received: 2, sent: 2 })
+  })
+
+  test.each([
+    ['await', (p: Promise<void>) => void (async () => await p)()],
+    ['Promise.all later', (p: Promise<void>) => void Promise.resolve().then(() => Promise.all([p]))],
+    ['.catch()', (p: Promise<void>) => void p.catch(() => undefined)],
+  ])('a waitUntil that subscribes with %s is not reported', async (_how, waitUntil) => {
+    fake = await startFakeTransactionaleApi()
+    const logs = captureLogs()
+    touchpoint = transactionaleTouchpoint({
+      apiKey: 'k',
+      route: '/checkout',
+      endpoint: fake.endpoint,
+      logger: logs.logger,
+      waitUntil,
+    })
+    await request(shopWith(touchpoint)).post('/checkout').expect(201)
+    await touchpoint.flush()
+    await new Promise((resolve) => setImmediate(resolve))
+    await new Promise((resolve) => setImmediate(resolve))
+    expect(touchpoint.stats()).toMatchObject({ sent: 1 })
+    expect(logs.text()).not.toContain('waitUntil did not take')
   })
 })
