@@ -47,12 +47,28 @@ declare global {
 }
 `
 
+/** Vercel's helper, as the serverless guide imports it (not a dependency of the package). */
+const VERCEL_FUNCTIONS = `
+declare module '@vercel/functions' {
+  export function waitUntil(promise: Promise<unknown>): void
+}
+`
+
 /** The project's compiler options, with the package's entry points mapped to the source. */
 function compilerOptions(): ts.CompilerOptions {
   const configPath = path.join(ROOT, 'tsconfig.json')
   const read = ts.readConfigFile(configPath, (file) => ts.sys.readFile(file)) as { config: unknown }
   const { options } = ts.parseJsonConfigFileContent(read.config, ts.sys, ROOT, undefined, configPath)
-  return { ...options, noEmit: true, declaration: false, noUnusedLocals: false, baseUrl: ROOT }
+  // Decorators as a NestJS app compiles them (the NestJS guide).
+  return {
+    ...options,
+    noEmit: true,
+    declaration: false,
+    noUnusedLocals: false,
+    baseUrl: ROOT,
+    experimentalDecorators: true,
+    emitDecoratorMetadata: true,
+  }
 }
 
 const TYPESCRIPT = new Set(['ts', 'typescript'])
@@ -66,14 +82,18 @@ export function typecheckBlocks(blocks: readonly CodeBlock[]): string[] {
     // ES modules, so that examples may use top-level await.
     writeFileSync(path.join(dir, 'package.json'), '{ "type": "module" }\n')
     writeFileSync(path.join(dir, 'doc-globals.d.ts'), DOC_GLOBALS)
+    writeFileSync(path.join(dir, 'vercel-functions.d.ts'), VERCEL_FUNCTIONS)
     const names = new Map<string, CodeBlock>()
     blocks.forEach((block, i) => {
-      const file = path.join(dir, `block-${i}.ts`)
+      // A block that defines a NestJS app module is the file a bootstrap block imports.
+      const name = /export class AppModule\b/.test(block.code) ? 'app.module' : `block-${i}`
+      const file = path.join(dir, `${name}.ts`)
       // `export {}` makes every block a module, so that two blocks' names never clash.
       writeFileSync(file, `${block.code}\nexport {}\n`)
       names.set(file, block)
     })
-    const program = ts.createProgram([...names.keys(), path.join(dir, 'doc-globals.d.ts')], compilerOptions())
+    const declarations = ['doc-globals.d.ts', 'vercel-functions.d.ts'].map((name) => path.join(dir, name))
+    const program = ts.createProgram([...names.keys(), ...declarations], compilerOptions())
     const diagnostics = ts.getPreEmitDiagnostics(program)
     return diagnostics.map((d) => {
       const block = d.file === undefined ? undefined : names.get(path.resolve(d.file.fileName))
