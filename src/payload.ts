@@ -196,7 +196,9 @@ let emailRule: Joi.StringSchema | undefined
 
 /** Loads and compiles what validation needs; the factory calls it, so no order pays for it. */
 export function prepareValidation(): void {
-  emailRule ??= loadDependency<typeof Joi>('joi').string().email({ tlds: { allow: false } })
+  emailRule ??= loadDependency<typeof Joi>('joi')
+    .string()
+    .email({ tlds: { allow: false } })
   normalizeCountry('IT') // builds the country table
 }
 

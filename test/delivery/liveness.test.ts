@@ -51,7 +51,14 @@ describe('liveness: the API down, then back', () => {
         new Promise((resolve, reject) => {
           const body = JSON.stringify({ n })
           const req = http.request(
-            { port, host: '127.0.0.1', path: '/checkout', method: 'POST', agent, headers: { 'content-type': 'application/json' } },
+            {
+              port,
+              host: '127.0.0.1',
+              path: '/checkout',
+              method: 'POST',
+              agent,
+              headers: { 'content-type': 'application/json' },
+            },
             (res) => res.resume().on('end', resolve),
           )
           req.on('error', reject)

@@ -37,7 +37,13 @@ export function createDelivery(settings: DeliverySettings, deps: DeliveryDeps) {
     log,
     clock,
   )
-  const deliverer = createDeliverer(settings, { send: deps.send, ledger, log, clock, random: deps.random ?? Math.random })
+  const deliverer = createDeliverer(settings, {
+    send: deps.send,
+    ledger,
+    log,
+    clock,
+    random: deps.random ?? Math.random,
+  })
   const engine = createPump(store, {
     deliverer,
     ledger,
