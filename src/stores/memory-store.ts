@@ -4,9 +4,8 @@
  * the hot path of every order, so each method does its work synchronously and returns a promise
  * that is already settled, without closures or lookups per touchpoint.
  */
-import type { LRUCache } from 'lru-cache'
-import { loadDependency } from '../load-dependency'
 import { Fifo } from '../queue'
+import { SeenKeys } from './seen-keys'
 import { systemClock, type Clock } from '../types'
 import type {
   AddResult,
@@ -65,7 +64,7 @@ const NOTHING: Promise<readonly StoredTouchpoint[]> = Promise.resolve([])
 
 /**
  * The in-memory store: a bounded FIFO of due touchpoints, retries waiting for their due time in a
- * small heap beside it, and dedupe keys in an LRU cache with the dedupe window as its TTL. Not
+ * small heap beside it, and dedupe keys remembered for the dedupe window (at most `dedupe.maxEntries`). Not
  * durable, keeps no dead letters. The default `store` of `transactionaleTouchpoint()`.
  */
 export function memoryStore(): TouchpointStore & CountingStore {
@@ -78,7 +77,7 @@ class MemoryStore implements TouchpointStore, CountingStore {
 
   private maxSize = 0
   private clock: Clock = systemClock
-  private seen: LRUCache<string, true> | undefined
+  private seen: SeenKeys | undefined
   /** New and released touchpoints, due now, in arrival order. */
   private readonly ready = new Fifo<MemoryTouchpoint>()
   /** Retries that have come due, in due order: claimed before `ready` (they are the older orders). */
@@ -94,16 +93,7 @@ class MemoryStore implements TouchpointStore, CountingStore {
     this.maxSize = context.maxSize
     this.clock = context.clock
     if (context.dedupeWindowMs > 0) {
-      const clock = context.clock
-      const { LRUCache: Cache } = loadDependency<{ LRUCache: typeof LRUCache }>('lru-cache')
-      this.seen = new Cache<string, true>({
-        max: context.dedupeMaxEntries,
-        ttl: context.dedupeWindowMs,
-        // The store's clock, so the window follows injected time; read on every check (resolution 0)
-        // instead of lru-cache's default of caching it behind a real 1 ms timer.
-        perf: { now: () => clock.now() },
-        ttlResolution: 0,
-      })
+      this.seen = new SeenKeys(context.dedupeWindowMs, context.dedupeMaxEntries, context.clock)
     }
     return DONE
   }
@@ -115,7 +105,7 @@ class MemoryStore implements TouchpointStore, CountingStore {
     if (key !== undefined && seen !== undefined && seen.has(key)) return DUPLICATE
     if (this.waiting() >= this.maxSize) return FULL
     // Remembered from the add on: queued, in flight and delivered all count as seen.
-    if (key !== undefined && seen !== undefined) seen.set(key, true)
+    if (key !== undefined && seen !== undefined) seen.add(key)
     this.ready.push(new MemoryTouchpoint(this, touchpoint, ++this.seq, this.clock.now()))
     return ADDED
   }
