@@ -68,7 +68,12 @@ describe('liveness: the API down, then back', () => {
       // Pause ≤ maxDelayMs, and a probe that cannot connect re-pauses at most as long.
       const watch = watchOrphans(() => {
         const s = touchpoint.stats()
-        return { state: s.state, inFlight: s.inFlight, waiting: s.queued + s.store.waiting }
+        return {
+          state: s.state,
+          inFlight: s.inFlight,
+          waiting: s.queued + s.store.waiting,
+          attempts: s.sent + s.failed + s.retried,
+        }
       }, 2 * RETRY.maxDelayMs)
       const ORDERS = 300
       for (let n = 0; n < ORDERS; n++) {

@@ -9,6 +9,11 @@ export interface DeliveryGauges {
   readonly inFlight: number
   /** Touchpoints waiting for this process (queued, and what its store holds). */
   readonly waiting: number
+  /**
+   * Attempts finished so far (sent + failed + retried): a probe that started and ended between two
+   * samples (a refused connection takes a millisecond) still ends an orphaned stretch.
+   */
+  readonly attempts: number
 }
 
 export interface OrphanReport {
@@ -28,6 +33,7 @@ export function watchOrphans(
   const loop = monitorEventLoopDelay({ resolution: 10 })
   loop.enable()
   let since: number | undefined
+  let lastAttempts = -1
   let worstMs = 0
   let samples = 0
   let reading = false
@@ -38,7 +44,9 @@ export function watchOrphans(
       .then((g) => {
         samples++
         const now = Date.now()
-        if (g.state !== 'open' && g.inFlight === 0 && g.waiting > 0) {
+        const attempted = g.attempts !== lastAttempts
+        lastAttempts = g.attempts
+        if (g.state !== 'open' && g.inFlight === 0 && g.waiting > 0 && !attempted) {
           since ??= now
           worstMs = Math.max(worstMs, now - since)
         } else {
