@@ -46,7 +46,7 @@ export interface ConcurrencyLimit {
   readonly limit: number
 }
 
-/** A fixed limit: today's behaviour for `queue.concurrency: <number>`. */
+/** A fixed limit: what `queue.concurrency: <number>` asks for. */
 export function fixedLimit(limit: number): ConcurrencyLimit {
   return {
     current: () => limit,

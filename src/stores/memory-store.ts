@@ -1,5 +1,5 @@
 /**
- * The memory store: today's bounded queue in one process's memory, and the default store. Nothing
+ * The memory store: a bounded queue in one process's memory, and the default store. Nothing
  * survives the process; `close()` hands what is left to the caller to report as dropped. It sits on
  * the hot path of every order, so each method does its work synchronously and returns a promise
  * that is already settled, without closures or lookups per touchpoint.
