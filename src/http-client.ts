@@ -9,7 +9,14 @@
  */
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
-import type { AxiosInstance, AxiosResponse, AxiosStatic, GenericAbortSignal } from 'axios'
+import type {
+  AxiosInstance,
+  AxiosResponse,
+  AxiosStatic,
+  GenericAbortSignal,
+  InternalAxiosRequestConfig,
+  RawAxiosHeaders,
+} from 'axios'
 import { loadDependency } from './load-dependency'
 
 /** What one HTTP attempt produced. Never contains the API key. */
@@ -46,7 +53,7 @@ export interface HttpClientOptions {
  */
 export const RESPONSE_BODY_CAP = 4096
 
-/** Axios's Node adapter, named: no per-request probing of environments. */
+/** Axios's Node adapter, named: no per-request probing of environments (and the one the prepared config is for). */
 const ADAPTER = 'http'
 
 /** The TCP keep-alive delay axios's Node adapter sets on each request's socket (`setKeepAlive(true, 60_000)`). */
@@ -97,12 +104,13 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
     httpsAgent,
   })
   const { endpoint, timeoutMs } = options
+  const dispatch = preparedDispatch(axios, instance, endpoint)
 
   const send: HttpClient = async (body) => {
     const attempt = new Attempt(timeoutMs)
     let response: AxiosResponse<IncomingMessage>
     try {
-      response = await instance.post<IncomingMessage>(endpoint, body, { signal: attempt })
+      response = await dispatch(body, attempt)
     } catch (error) {
       clearTimeout(attempt.timer)
       // Only the code leaves this function: axios errors carry the request config, key included.
@@ -122,6 +130,48 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
       httpAgent.destroy()
       httpsAgent.destroy()
     },
+  }
+}
+
+type Dispatch = (body: string, signal: GenericAbortSignal) => Promise<AxiosResponse<IncomingMessage>>
+
+/**
+ * How each POST reaches axios's Node adapter, through axios's documented adapter contract.
+ * `instance.request()` merges the instance's defaults into a new config, normalises its headers
+ * and runs the interceptor and transform chains (none here) on every request, and all of that
+ * gives the same config for every touchpoint. So axios prepares it once, here, for a custom adapter
+ * (the `adapter` option) that keeps the config it is handed; each POST then hands the Node adapter
+ * (`axios.getAdapter('http')`) a copy of that config with its own body, signal and headers (the
+ * adapter adds Content-Length to them). Should a future axios not hand the config over
+ * synchronously, every POST goes through `request()`. Why and what it saves:
+ * docs/decisions/0001-keep-axios.md.
+ */
+function preparedDispatch(axios: AxiosStatic, instance: AxiosInstance, endpoint: string): Dispatch {
+  let prepared: InternalAxiosRequestConfig | undefined
+  instance
+    .request({
+      method: 'post',
+      url: endpoint,
+      adapter: (config) => {
+        prepared = config
+        return Promise.reject(new Error('prepared'))
+      },
+    })
+    .catch(ignore)
+  if (prepared === undefined) {
+    return (body, signal) => instance.request<IncomingMessage>({ method: 'post', url: endpoint, data: body, signal })
+  }
+  const adapter = axios.getAdapter(ADAPTER)
+  const template: InternalAxiosRequestConfig = { ...prepared, adapter: ADAPTER }
+  const headers = prepared.headers.toJSON() as RawAxiosHeaders
+  return (body, signal) => {
+    const config: InternalAxiosRequestConfig = {
+      ...template,
+      headers: new axios.AxiosHeaders(headers),
+      data: body,
+      signal,
+    }
+    return adapter(config) as Promise<AxiosResponse<IncomingMessage>>
   }
 }
 
