@@ -20,7 +20,7 @@ import Database from 'better-sqlite3'
 import { sqliteStore } from 'express-transactionale/sqlite'
 import { TouchpointConfigError } from '../../src/errors'
 import type { Settlement, StoreContext, StoredTouchpoint } from '../../src/stores/contracts'
-import { createSqliteStore } from '../../src/stores/sqlite'
+import { createOutbox, createSqliteStore } from '../../src/stores/sqlite'
 import { hashKey, SCHEMA_VERSION } from '../../src/stores/sqlite/file'
 import { sqliteBuildProblem, type SqliteModule } from '../../src/stores/sqlite/load'
 import { captureLogs } from '../helpers/log-capture'
@@ -47,6 +47,26 @@ function peek<T>(file: string, query: string, ...params: unknown[]): T[] {
   const db = new Database(file, { readonly: true })
   try {
     return db.prepare(query).all(...params) as T[]
+  } finally {
+    db.close()
+  }
+}
+
+const email = (i: number): string => `customer-${i}@shop-example.it`
+const emails = (ids: Iterable<number>): string[] => Array.from(ids, email)
+/** What of `wanted` the file and its WAL hold, byte for byte (free space, stale cells, all). */
+const found = (file: string, wanted: readonly string[]): string[] => {
+  const wal = `${file}-wal`
+  const bytes = Buffer.concat([readFileSync(file), existsSync(wal) ? readFileSync(wal) : Buffer.alloc(0)])
+  // One byte a character: every e-mail in the bytes, wherever it is (a scan per e-mail is slow).
+  const inFile = new Set(bytes.toString('latin1').match(/customer-\d+@shop-example\.it/g))
+  return wanted.filter((e) => inFile.has(e))
+}
+/** A TRUNCATE checkpoint from another connection: the WAL is copied back and emptied. */
+const checkpoint = (file: string): unknown => {
+  const db = new Database(file)
+  try {
+    return db.pragma('wal_checkpoint(TRUNCATE)', { simple: false })
   } finally {
     db.close()
   }
@@ -349,25 +369,6 @@ describe('sqliteStore', () => {
       ])
     })
 
-    const email = (i: number): string => `customer-${i}@shop-example.it`
-    const emails = (ids: Iterable<number>): string[] => Array.from(ids, email)
-    /** What of `wanted` the file and its WAL hold, byte for byte (free space, stale cells, all). */
-    const found = (file: string, wanted: readonly string[]): string[] => {
-      const wal = `${file}-wal`
-      const bytes = Buffer.concat([readFileSync(file), existsSync(wal) ? readFileSync(wal) : Buffer.alloc(0)])
-      // One byte a character: every e-mail in the bytes, wherever it is (a scan per e-mail is slow).
-      const inFile = new Set(bytes.toString('latin1').match(/customer-\d+@shop-example\.it/g))
-      return wanted.filter((e) => inFile.has(e))
-    }
-    /** A TRUNCATE checkpoint from another connection: the WAL is copied back and emptied. */
-    const checkpoint = (file: string): unknown => {
-      const db = new Database(file)
-      try {
-        return db.pragma('wal_checkpoint(TRUNCATE)', { simple: false })
-      } finally {
-        db.close()
-      }
-    }
     /** The strict test's run: 1,000 touchpoints with e-mails added, claimed 200 at a time, delivered. */
     const deliverThousand = async (file: string): Promise<ContractStore> => {
       const store = await openStore(file)
@@ -467,6 +468,58 @@ describe('sqliteStore', () => {
       expect(rows).not.toMatch(/customer-\d+@/)
     })
 
+    test('a new touchpoint never takes the id of a tombstone that outlived its row: its body is appended', async () => {
+      const file = freshFile()
+      const store = await openStore(file)
+      await store.add(tp('A', null))
+      const [a] = (await claim(store, 1)) as [StoredTouchpoint]
+      await store.settle(a, DELIVERED)
+      // Without a key the row went; its body stays a tombstone until a compaction.
+      expect(peek(file, 'SELECT (SELECT COUNT(*) FROM touchpoints) AS rows, COUNT(*) AS bodies FROM bodies')).toEqual([
+        { rows: 0, bodies: 1 },
+      ])
+      await store.add(tp('B'))
+      const [b] = (await claim(store, 1)) as [StoredTouchpoint]
+      expect(b).toMatchObject({ orderId: 'B', body: expect.stringContaining('"B@example.com"') as unknown })
+      expect(Number(b.id)).toBeGreaterThan(Number(a.id))
+    })
+
+    test('the poll compacts the tombstones once there are 1,000 and as many as live bodies; live ones keep their ids', async () => {
+      const file = freshFile()
+      const store = await openStore(file, { maxSize: 10_000 }, { retentionMs: 60_000 })
+      await Promise.all(Array.from({ length: 1600 }, (_, i) => store.add(tp(`o${i}`))))
+      const settle = async (ts: StoredTouchpoint[], outcome: Settlement): Promise<void> => {
+        await Promise.all(ts.map((t) => store.settle(t, outcome)))
+      }
+      const bodies = (): { live: number; tombstones: number } =>
+        peek<{ live: number; tombstones: number }>(
+          file,
+          'SELECT COUNT(body) AS live, COUNT(*) - COUNT(body) AS tombstones FROM bodies',
+        )[0] ?? { live: -1, tombstones: -1 }
+      await settle(await claim(store, 900), DELIVERED)
+      await settle(await claim(store, 100), { kind: 'failed', attempts: 1, reason: 'rejected (400)' })
+      await settle(await claim(store, 100), { kind: 'retry', attempts: 1, dueAt: clock.now() + 60_000 })
+      clock.advance(1000)
+      // 900 tombstones: not yet.
+      expect(bodies()).toEqual({ live: 700, tombstones: 900 })
+      await settle(await claim(store, 100), DELIVERED)
+      const live = peek<{ id: number; body: string }>(file, 'SELECT id, body FROM bodies WHERE body IS NOT NULL')
+      clock.advance(1000)
+      expect(bodies()).toEqual({ live: 600, tombstones: 0 })
+      expect(peek(file, 'SELECT id, body FROM bodies')).toEqual(live)
+      // Everything still works on the compacted table: waiting, retries, dead letters, dedupe.
+      expect(store.counts()).toEqual({ waiting: 500, deadLetters: 100 })
+      const rest = await claim(store, 1000)
+      expect(orders(rest)).toEqual(Array.from({ length: 400 }, (_, i) => `o${1200 + i}`))
+      await settle(rest, DELIVERED)
+      expect(await store.add(tp('o0'))).toBe('duplicate')
+      clock.advance(60_000)
+      expect(await claim(store, 1000)).toHaveLength(100)
+      // The dead letters were pruned (retentionMs): their bodies are tombstones, for the next compaction.
+      expect(store.counts().deadLetters).toBe(0)
+      expect(bodies()).toEqual({ live: 100, tombstones: 500 })
+    })
+
     test('delivered keys are pruned after the window by the poll; dead letters after retentionMs', async () => {
       const file = freshFile()
       const store = await openStore(file, {}, { retentionMs: 10_000 })
@@ -522,6 +575,72 @@ describe('sqliteStore', () => {
     expect(await store.add(tp('D1'))).toBe('duplicate')
     expect(await store.add(tp('W1'))).toBe('duplicate')
     expect(orders(await claim(store, 5))).toEqual(['W1', 'W2'])
+  })
+
+  test('a file of schema 2 is migrated: bodies move out, every touchpoint, key, lease and dead letter kept, old pages zeroed', async () => {
+    const file = freshFile()
+    const v2 = new Database(file)
+    v2.pragma('journal_mode = WAL')
+    v2.exec(readFileSync(join(__dirname, 'fixtures', 'schema-v2.sql'), 'utf8'))
+    const now = clock.now()
+    const insert = v2.prepare(
+      `INSERT INTO touchpoints (body, order_id, dedupe_key, dedupe_hash, received_at, attempts, due_at, lease_owner,
+         lease_until, state, reason, failed_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    )
+    const row = (orderId: string, fields: Partial<Record<'attempts' | 'owner' | 'until' | 'reason', unknown>> = {}) => [
+      `{"email":"${orderId}@shop-example.it"}`,
+      orderId,
+      orderId,
+      hashKey(orderId),
+      now - 1000,
+      fields.attempts ?? 0,
+      now,
+      fields.owner ?? null,
+      fields.until ?? null,
+    ]
+    insert.run(...row('W1'), 'waiting', null, null, null)
+    insert.run(...row('W2', { attempts: 2 }), 'waiting', null, null, '503')
+    // Leased by a process on another machine: it stays leased until its lease expires.
+    insert.run(...row('W3', { owner: 'elsewhere/1/abc', until: now + 60_000 }), 'waiting', null, null, null)
+    insert.run(null, null, null, hashKey('D1'), now, 1, now, null, null, 'delivered', null, null, null)
+    insert.run(...row('X1', { attempts: 3 }), 'dead', 'rejected (400)', now, null)
+    v2.pragma('user_version = 2')
+    const root =
+      (v2.prepare("SELECT rootpage FROM sqlite_schema WHERE name = 'touchpoints'").pluck().get() as number) - 1
+    v2.close()
+    // What schema 2 could leave behind: an e-mail in the unallocated area of a page of the table.
+    const bytes = readFileSync(file)
+    const page = bytes.subarray(root * 4096, (root + 1) * 4096)
+    const gapStart = 8 + 2 * page.readUInt16BE(3)
+    expect(page.readUInt16BE(5) - gapStart).toBeGreaterThan(100)
+    page.write('customer-1@shop-example.it', gapStart + 20, 'latin1')
+    writeFileSync(file, bytes)
+    const store = await openStore(file)
+    expect(peek(file, 'PRAGMA user_version')).toEqual([{ user_version: SCHEMA_VERSION }])
+    expect(store.counts()).toEqual({ waiting: 3, deadLetters: 1 })
+    expect(await store.add(tp('D1'))).toBe('duplicate')
+    expect(await store.add(tp('W1'))).toBe('duplicate')
+    expect(await claim(store, 5)).toEqual([
+      expect.objectContaining({ orderId: 'W1', dedupeKey: 'W1', attempts: 0, body: '{"email":"W1@shop-example.it"}' }),
+      expect.objectContaining({ orderId: 'W2', dedupeKey: 'W2', attempts: 2, body: '{"email":"W2@shop-example.it"}' }),
+    ])
+    const outbox = createOutbox(file, { clock })
+    try {
+      expect(await outbox.find('W2')).toMatchObject([{ state: 'sending', attempts: 2, lastError: '503' }])
+      expect(await outbox.find('W3')).toMatchObject([{ state: 'sending', body: '{"email":"W3@shop-example.it"}' }])
+      expect(await outbox.list({ state: 'dead', limit: 5 })).toMatchObject([
+        { orderId: 'X1', body: '{"email":"X1@shop-example.it"}', lastError: 'rejected (400)', attempts: 3 },
+      ])
+    } finally {
+      await outbox.close()
+    }
+    await store.close()
+    checkpoint(file)
+    const left = readFileSync(file).toString('latin1')
+    expect(left).not.toContain('customer-1@shop-example.it')
+    expect(left.match(/"email":"\w+@shop-example\.it"/g)?.sort()).toEqual(
+      ['W1', 'W2', 'W3', 'X1'].map((id) => `"email":"${id}@shop-example.it"`),
+    )
   })
 
   test('process.exit() right after adds loses none of them, and gives back the leases', async () => {
