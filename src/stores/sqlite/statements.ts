@@ -54,6 +54,17 @@ const OUTBOX_COLUMNS =
 /** A touchpoint with its body (a delivered one has none). */
 const WITH_BODY = 'touchpoints t LEFT JOIN bodies b ON b.id = t.id'
 
+/**
+ * The compaction of `bodies` (file.ts, schema 3), run by the store's connection or its checkpoint
+ * thread: the live bodies read in id order, the table emptied (SQLite's truncation: every page
+ * freed, and zeroed by secure_delete), the live bodies appended again.
+ */
+export const COMPACTION_SQL = {
+  live: `SELECT id, body, order_id, dedupe_key FROM bodies WHERE body IS NOT NULL ORDER BY id`,
+  clear: `DELETE FROM bodies`,
+  append: `INSERT INTO bodies (id, body, order_id, dedupe_key) VALUES (?, ?, ?, ?)`,
+} as const
+
 /** The hot path's statements (the store). */
 export class QueueStatements {
   /** dedupe_hash, received_at, due_at */
@@ -95,7 +106,6 @@ export class QueueStatements {
   readonly setMeta: Stmt<[string, number]>
   /** The bodies that are not tombstones, in id order: [id, body, order_id, dedupe_key]. */
   readonly liveBodies: Stmt<[], unknown[]>
-  /** Empties `bodies` (SQLite's truncation: every page freed, and zeroed by secure_delete). */
   readonly clearBodies: Stmt<[]>
 
   constructor(db: Database) {
@@ -106,7 +116,7 @@ export class QueueStatements {
          ?, ?, ?)
        ON CONFLICT DO NOTHING`,
     )
-    this.insertBody = db.prepare(`INSERT INTO bodies (id, body, order_id, dedupe_key) VALUES (?, ?, ?, ?)`)
+    this.insertBody = db.prepare(COMPACTION_SQL.append)
     this.freeExpiredKey = db.prepare(
       `DELETE FROM touchpoints
        WHERE dedupe_hash = ? AND failed_at IS NULL AND state = 'delivered' AND received_at < ?`,
@@ -171,10 +181,8 @@ export class QueueStatements {
     this.setMeta = db.prepare(
       `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     )
-    this.liveBodies = db
-      .prepare<[], unknown[]>(`SELECT id, body, order_id, dedupe_key FROM bodies WHERE body IS NOT NULL ORDER BY id`)
-      .raw()
-    this.clearBodies = db.prepare(`DELETE FROM bodies`)
+    this.liveBodies = db.prepare<[], unknown[]>(COMPACTION_SQL.live).raw()
+    this.clearBodies = db.prepare(COMPACTION_SQL.clear)
   }
 }
 

@@ -23,8 +23,8 @@ const AUTO_CHECKPOINT_PAGES = 1000
 const AUTO_CHECKPOINT_PAGES_WITH_THREAD = 20_000
 /** Compaction waits for this many tombstones, and for at least as many as there are live bodies. */
 const COMPACT_MIN_TOMBSTONES = 1000
-/** Live bodies rewritten by one compaction, at most (it runs on the event loop: ~3 µs a body). */
-const COMPACT_MAX_LIVE = 2000
+/** Without the checkpoint thread, the event loop rewrites at most this many live bodies (~2 ms)… */
+const COMPACT_MAX_LIVE_ON_LOOP = 500
 /** … unless the tombstones reach this many (~12 bytes each): the file must not grow without bound. */
 const COMPACT_FORCED_TOMBSTONES = 200_000
 
@@ -128,13 +128,19 @@ export class Upkeep {
   /**
    * Removes the tombstones of `bodies` (file.ts, schema 3) once there are enough of them: the live
    * bodies are read, the table is emptied (SQLite's truncation frees every page, and secure_delete
-   * zeroes it) and they are appended again in id order, all in one transaction. Its cost, about
-   * that of rewriting the live bodies, is spread over at least as many deliveries.
+   * zeroes it) and they are appended again in id order, all in one transaction (COMPACTION_SQL). Its
+   * cost, about that of rewriting the live bodies, is spread over at least as many deliveries; the
+   * checkpoint thread runs it when there is one, the event loop only a small one.
    */
   private compact(): void {
     const live = this.liveBodies
     if (this.tombstones < Math.max(COMPACT_MIN_TOMBSTONES, live)) return
-    if (live > COMPACT_MAX_LIVE && this.tombstones < COMPACT_FORCED_TOMBSTONES) return
+    if (this.checkpointer !== undefined) {
+      this.checkpointer.compact()
+      this.tombstones = 0
+      return
+    }
+    if (live > COMPACT_MAX_LIVE_ON_LOOP && this.tombstones < COMPACT_FORCED_TOMBSTONES) return
     this.step('compact', () => {
       this.compactBodies()
       this.tombstones = 0
@@ -197,6 +203,7 @@ export class Upkeep {
         threshold(AUTO_CHECKPOINT_PAGES)
         this.host.logError('checkpoint', error)
       },
+      onCompactionError: (error) => this.host.logError('compact', error),
     })
   }
 }
