@@ -62,11 +62,18 @@ const found = (file: string, wanted: readonly string[]): string[] => {
   const inFile = new Set(bytes.toString('latin1').match(/customer-\d+@shop-example\.it/g))
   return wanted.filter((e) => inFile.has(e))
 }
-/** A TRUNCATE checkpoint from another connection: the WAL is copied back and emptied. */
-const checkpoint = (file: string): unknown => {
+/**
+ * A TRUNCATE checkpoint from another connection: the WAL is copied back and emptied. One that meets
+ * the store's checkpoint thread checkpointing (SQLite answers busy at once) is made again.
+ */
+const checkpoint = async (file: string): Promise<unknown> => {
   const db = new Database(file)
   try {
-    return db.pragma('wal_checkpoint(TRUNCATE)', { simple: false })
+    for (let attempt = 1; ; attempt++) {
+      const result = db.pragma('wal_checkpoint(TRUNCATE)', { simple: false }) as { busy: number }[]
+      if (result[0]?.busy === 0 || attempt === 100) return result
+      await new Promise((resolve) => setTimeout(resolve, 10))
+    }
   } finally {
     db.close()
   }
@@ -404,7 +411,7 @@ describe('sqliteStore', () => {
     test('1,000 delivered touchpoints leave none of their e-mails in the file or its WAL (secure_delete)', async () => {
       const file = freshFile()
       const store = await deliverThousand(file)
-      expect(checkpoint(file)).toEqual([{ busy: 0, log: 0, checkpointed: 0 }])
+      expect(await checkpoint(file)).toEqual([{ busy: 0, log: 0, checkpointed: 0 }])
       expect(peek(file, "SELECT COUNT(*) AS n FROM touchpoints WHERE state = 'delivered'")).toEqual([{ n: 1000 }])
       expect(found(file, emails(Array(1000).keys()))).toEqual([])
       await store.close()
@@ -423,7 +430,7 @@ describe('sqliteStore', () => {
         Object.defineProperty(process, 'pid', { value: real })
       }
       const file = (store as unknown as { options: { path: string } }).options.path
-      checkpoint(file)
+      await checkpoint(file)
       expect(found(file, emails(Array(1000).keys()))).toEqual([])
     })
 
@@ -463,7 +470,7 @@ describe('sqliteStore', () => {
       }
       await claimWhenFree(store, 1)
       await store.close()
-      checkpoint(file)
+      await checkpoint(file)
       expect(delivered.size).toBeGreaterThan(4000)
       expect(found(file, emails(delivered))).toEqual([])
       // The scan does find what must stay: touchpoints waiting (retries among them) and dead letters.
@@ -474,7 +481,7 @@ describe('sqliteStore', () => {
     test('1,000 delivered touchpoints: no row and no WAL frame holds their e-mails after a checkpoint', async () => {
       const file = freshFile()
       await deliverThousand(file)
-      checkpoint(file)
+      await checkpoint(file)
       expect(statSync(`${file}-wal`).size).toBe(0)
       const rows = JSON.stringify([peek(file, 'SELECT * FROM touchpoints'), peek(file, 'SELECT * FROM bodies')])
       expect(rows).not.toMatch(/customer-\d+@/)
@@ -657,7 +664,7 @@ describe('sqliteStore', () => {
       await outbox.close()
     }
     await store.close()
-    checkpoint(file)
+    await checkpoint(file)
     const left = readFileSync(file).toString('latin1')
     expect(left).not.toContain('customer-1@shop-example.it')
     expect(left.match(/"email":"\w+@shop-example\.it"/g)?.sort()).toEqual(
