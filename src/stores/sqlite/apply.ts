@@ -1,7 +1,8 @@
 /**
  * The writes of the SQLite store as its buffer keeps them — a new touchpoint with its caller's
  * promise, a settlement by row id — and what one commit does with them: inserts (deduplicated by
- * the unique index on the hashed key, an expired delivered key freed first), settlements of rows
+ * the unique index on the hashed key, an expired delivered key freed first; the body in a row of its
+ * own), settlements of rows
  * this store leases (a row another process leases now is left alone), the shops' `maxSize`.
  */
 import type { AddResult, NewTouchpoint, Settlement } from '../contracts'
@@ -43,6 +44,8 @@ export interface Committed {
   /** Rows that became waiting (new touchpoints) minus those that stopped waiting (delivered, failed). */
   readonly waiting: number
   readonly dead: number
+  /** Bodies this commit shrank to tombstones (touchpoints delivered), for the compaction. */
+  readonly freed: number
   /** Adds answered before this commit that it stored: their touchpoints are claimable now. */
   readonly lateAdds: number
   readonly settled: readonly WriteOp[]
@@ -83,22 +86,27 @@ export function applyWrites(
   const now = context.now()
   let waiting = 0
   let dead = 0
+  let freed = 0
   for (const op of adds) {
     const t = op.touchpoint
-    const args = [t.body, t.orderId ?? null, t.dedupeKey ?? null, op.hash, t.receivedAt, op.at] as const
-    let result = sql.insert.run(...args)
+    let result = sql.insert.run(op.hash, t.receivedAt, op.at)
     // The key is taken. A delivered row older than the window no longer counts: free it, try again.
     if (result.changes === 0 && op.hash !== null && sql.freeExpiredKey.run(op.hash, now - dedupeWindowMs).changes > 0) {
-      result = sql.insert.run(...args)
+      result = sql.insert.run(op.hash, t.receivedAt, op.at)
     }
     op.result = result.changes > 0 ? 'added' : 'duplicate'
+    // The customer data, appended in a row of its own that never grows (file.ts, schema 3).
+    if (result.changes > 0) sql.insertBody.run(result.lastInsertRowid, t.body, t.orderId ?? null, t.dedupeKey ?? null)
     waiting += result.changes
   }
   for (const op of settles) {
     switch (op.kind) {
-      case 'delivered':
-        waiting -= (op.keepKey ? sql.delivered : sql.deleteDelivered).run(op.id, owner).changes
+      case 'delivered': {
+        const changes = (op.keepKey ? sql.delivered : sql.deleteDelivered).run(op.id, owner).changes
+        waiting -= changes
+        freed += changes
         break
+      }
       case 'retry':
         sql.retry.run(op.attempts, op.dueAt, op.error, op.id, owner)
         break
@@ -114,5 +122,5 @@ export function applyWrites(
     }
   }
   for (const [key, value] of meta) sql.setMeta.run(key, value)
-  return { waiting, dead, lateAdds: 0, settled: settles }
+  return { waiting, dead, freed, lateAdds: 0, settled: settles }
 }

@@ -31,7 +31,20 @@ const OPEN_BUSY_TIMEOUT_MS = 5000
  * lease: the claim index carries `lease_until` (read from the index, not the table); the leased rows
  * have an index of their owners (dead owners are found at each poll); the last attempt's error is
  * kept for `outbox list`; `meta` holds the shops' `queue.maxSize` for `outbox retry`.
+ *
+ * Version 3: customer data (body, order id, dedupe key) moves to `bodies`, one row per touchpoint
+ * (same id) that holds no data that changes: what does — due time, lease, attempts, errors, state —
+ * stays in `touchpoints`, which holds no customer data. A row that grows (a claim writes its lease)
+ * or a page that loses rows makes SQLite rebalance pages, and a page it rebuilds keeps stale copies
+ * of its old cells in its unallocated area, which `secure_delete` does not zero (docs/decisions/0002).
+ * So a body row is only ever appended (ids only grow: the insert takes one above both tables'), then
+ * shrunk to a tombstone (all NULL) by the triggers when its touchpoint is delivered or deleted: SQLite
+ * zeroes the old cell, and a row that shrinks never rebalances a page. A dead letter keeps its body.
+ * Tombstones go when the store compacts the table (upkeep.ts: cleared, every page zeroed, the live
+ * bodies appended again). `touchpoints` is rebuilt rather than altered: its old pages, stale copies
+ * included, are freed and zeroed.
  */
+const TOMBSTONE = 'UPDATE bodies SET body = NULL, order_id = NULL, dedupe_key = NULL'
 const MIGRATIONS: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS touchpoints (
      id INTEGER PRIMARY KEY,
@@ -58,6 +71,36 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX touchpoints_claimable ON touchpoints (due_at, id, lease_until) WHERE state = 'waiting';
    CREATE INDEX touchpoints_leased ON touchpoints (lease_owner) WHERE lease_owner IS NOT NULL;
    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;`,
+  `CREATE TABLE bodies (id INTEGER PRIMARY KEY, body TEXT, order_id TEXT, dedupe_key TEXT) STRICT;
+   INSERT INTO bodies (id, body, order_id, dedupe_key)
+     SELECT id, COALESCE(body, ''), order_id, dedupe_key FROM touchpoints WHERE state <> 'delivered' ORDER BY id;
+   CREATE TABLE touchpoints_3 (
+     id INTEGER PRIMARY KEY,
+     dedupe_hash TEXT,
+     received_at INTEGER NOT NULL,
+     attempts INTEGER NOT NULL DEFAULT 0,
+     due_at INTEGER NOT NULL,
+     lease_owner TEXT,
+     lease_until INTEGER,
+     state TEXT NOT NULL DEFAULT 'waiting' CHECK (state IN ('waiting', 'delivered', 'dead')),
+     reason TEXT,
+     failed_at INTEGER,
+     last_error TEXT
+   ) STRICT;
+   INSERT INTO touchpoints_3
+     SELECT id, dedupe_hash, received_at, attempts, due_at, lease_owner, lease_until, state, reason, failed_at, last_error
+     FROM touchpoints ORDER BY id;
+   DROP TABLE touchpoints;
+   ALTER TABLE touchpoints_3 RENAME TO touchpoints;
+   CREATE INDEX touchpoints_claimable ON touchpoints (due_at, id, lease_until) WHERE state = 'waiting';
+   CREATE UNIQUE INDEX touchpoints_dedupe ON touchpoints (dedupe_hash) WHERE dedupe_hash IS NOT NULL AND failed_at IS NULL;
+   CREATE INDEX touchpoints_delivered ON touchpoints (received_at) WHERE state = 'delivered';
+   CREATE INDEX touchpoints_dead ON touchpoints (failed_at, id) WHERE state = 'dead';
+   CREATE INDEX touchpoints_leased ON touchpoints (lease_owner) WHERE lease_owner IS NOT NULL;
+   CREATE TRIGGER touchpoints_delivered_body AFTER UPDATE OF state ON touchpoints WHEN new.state = 'delivered'
+     BEGIN ${TOMBSTONE} WHERE id = new.id AND body IS NOT NULL; END;
+   CREATE TRIGGER touchpoints_deleted_body AFTER DELETE ON touchpoints
+     BEGIN ${TOMBSTONE} WHERE id = old.id AND body IS NOT NULL; END;`,
 ]
 
 /** The schema version this package writes (`PRAGMA user_version`). */

@@ -202,6 +202,7 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
   }
 
   private committed(result: Committed): void {
+    this.upkeep?.freed(result.freed)
     this.waitingRows += result.waiting
     this.deadRows += result.dead
     const now = this.clock.now()

@@ -2,7 +2,8 @@
  * Every SQL statement the SQLite store and its outbox run, prepared once per connection, with
  * positional parameters (the cheapest to bind). The queries lean on the partial indexes of
  * `file.ts`: the claim index (`state = 'waiting'`, with `lease_until` in it), the dead letters',
- * the delivered keys', the leased rows' owners.
+ * the delivered keys', the leased rows' owners. Customer data is in `bodies`, read by row id (its
+ * primary key), appended at the add and only ever shrunk afterwards (file.ts, schema 3).
  */
 import type BetterSqlite3 from 'better-sqlite3'
 import type { StoredTouchpoint } from '../contracts'
@@ -49,12 +50,27 @@ export interface OutboxRow {
 
 const WAITING_CLAIMABLE = `state = 'waiting' AND due_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`
 const OUTBOX_COLUMNS =
-  'id, body, order_id, attempts, received_at, due_at, lease_until, state, reason, failed_at, last_error'
+  't.id, b.body, b.order_id, t.attempts, t.received_at, t.due_at, t.lease_until, t.state, t.reason, t.failed_at, t.last_error'
+/** A touchpoint with its body (a delivered one has none). */
+const WITH_BODY = 'touchpoints t LEFT JOIN bodies b ON b.id = t.id'
+
+/**
+ * The compaction of `bodies` (file.ts, schema 3), run by the store's connection or its checkpoint
+ * thread: the live bodies read in id order, the table emptied (SQLite's truncation: every page
+ * freed, and zeroed by secure_delete), the live bodies appended again.
+ */
+export const COMPACTION_SQL = {
+  live: `SELECT id, body, order_id, dedupe_key FROM bodies WHERE body IS NOT NULL ORDER BY id`,
+  clear: `DELETE FROM bodies`,
+  append: `INSERT INTO bodies (id, body, order_id, dedupe_key) VALUES (?, ?, ?, ?)`,
+} as const
 
 /** The hot path's statements (the store). */
 export class QueueStatements {
-  /** body, order_id, dedupe_key, dedupe_hash, received_at, due_at */
-  readonly insert: Stmt<[string, string | null, string | null, string | null, number, number]>
+  /** dedupe_hash, received_at, due_at */
+  readonly insert: Stmt<[string | null, number, number]>
+  /** id (the touchpoint's), body, order_id, dedupe_key */
+  readonly insertBody: Stmt<[number | bigint, string, string | null, string | null]>
   /** hash, received before */
   readonly freeExpiredKey: Stmt<[string, number]>
   /** due by, lease expired by, limit */
@@ -88,27 +104,36 @@ export class QueueStatements {
   readonly pruneDead: Stmt<[number, number]>
   /** key, value */
   readonly setMeta: Stmt<[string, number]>
+  /** The bodies that are not tombstones, in id order: [id, body, order_id, dedupe_key]. */
+  readonly liveBodies: Stmt<[], unknown[]>
+  readonly clearBodies: Stmt<[]>
 
   constructor(db: Database) {
+    // The id is above both tables' (a tombstone may outlive its touchpoint): its body is appended.
     this.insert = db.prepare(
-      `INSERT INTO touchpoints (body, order_id, dedupe_key, dedupe_hash, received_at, due_at)
-       VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+      `INSERT INTO touchpoints (id, dedupe_hash, received_at, due_at)
+       VALUES (max(coalesce((SELECT max(id) FROM touchpoints), 0), coalesce((SELECT max(id) FROM bodies), 0)) + 1,
+         ?, ?, ?)
+       ON CONFLICT DO NOTHING`,
     )
+    this.insertBody = db.prepare(COMPACTION_SQL.append)
     this.freeExpiredKey = db.prepare(
       `DELETE FROM touchpoints
        WHERE dedupe_hash = ? AND failed_at IS NULL AND state = 'delivered' AND received_at < ?`,
     )
     // A SELECT then an UPDATE per row: one UPDATE … WHERE id IN (SELECT …) RETURNING measured ten
     // times slower. The rows others lease are skipped in the index (it holds lease_until).
+    // CROSS JOIN: the claim index first, then each body by its id.
     this.claimable = db.prepare(
-      `SELECT id, body, order_id, dedupe_key, received_at, attempts FROM touchpoints
-       WHERE ${WAITING_CLAIMABLE} ORDER BY due_at, id LIMIT ?`,
+      `SELECT t.id, b.body, b.order_id, b.dedupe_key, t.received_at, t.attempts
+       FROM touchpoints t CROSS JOIN bodies b ON b.id = t.id
+       WHERE ${WAITING_CLAIMABLE} ORDER BY due_at, t.id LIMIT ?`,
     )
     this.lease = db.prepare(`UPDATE touchpoints SET lease_owner = ?, lease_until = ? WHERE id = ?`)
-    // Delivered: only the dedupe hash and the time stay (secure_delete zeroes what was there).
+    // Delivered: only the dedupe hash and the time stay; a trigger deletes the body (secure_delete
+    // zeroes it), the row never held customer data.
     this.delivered = db.prepare(
-      `UPDATE touchpoints SET state = 'delivered', body = NULL, order_id = NULL, dedupe_key = NULL,
-         last_error = NULL, lease_owner = NULL, lease_until = NULL
+      `UPDATE touchpoints SET state = 'delivered', last_error = NULL, lease_owner = NULL, lease_until = NULL
        WHERE id = ? AND lease_owner = ? AND state = 'waiting'`,
     )
     this.deleteDelivered = db.prepare(`DELETE FROM touchpoints WHERE id = ? AND lease_owner = ? AND state = 'waiting'`)
@@ -140,9 +165,9 @@ export class QueueStatements {
       .pluck()
     this.waitingOrderIds = db
       .prepare<[string, number], string>(
-        `SELECT order_id FROM touchpoints
-         WHERE state = 'waiting' AND order_id IS NOT NULL AND (lease_owner IS NULL OR lease_owner <> ?)
-         ORDER BY due_at, id LIMIT ?`,
+        `SELECT b.order_id FROM touchpoints t CROSS JOIN bodies b ON b.id = t.id
+         WHERE state = 'waiting' AND b.order_id IS NOT NULL AND (lease_owner IS NULL OR lease_owner <> ?)
+         ORDER BY due_at, t.id LIMIT ?`,
       )
       .pluck()
     this.pruneDelivered = db.prepare(
@@ -156,6 +181,8 @@ export class QueueStatements {
     this.setMeta = db.prepare(
       `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`,
     )
+    this.liveBodies = db.prepare<[], unknown[]>(COMPACTION_SQL.live).raw()
+    this.clearBodies = db.prepare(COMPACTION_SQL.clear)
   }
 }
 
@@ -199,14 +226,14 @@ export class OutboxStatements {
       )
       .pluck()
     this.listWaiting = db.prepare(
-      `SELECT ${OUTBOX_COLUMNS} FROM touchpoints WHERE state = 'waiting' ORDER BY due_at, id LIMIT ? OFFSET ?`,
+      `SELECT ${OUTBOX_COLUMNS} FROM ${WITH_BODY} WHERE state = 'waiting' ORDER BY due_at, t.id LIMIT ? OFFSET ?`,
     )
     this.listDead = db.prepare(
-      `SELECT ${OUTBOX_COLUMNS} FROM touchpoints WHERE state = 'dead' ORDER BY failed_at DESC, id DESC LIMIT ? OFFSET ?`,
+      `SELECT ${OUTBOX_COLUMNS} FROM ${WITH_BODY} WHERE state = 'dead' ORDER BY failed_at DESC, t.id DESC LIMIT ? OFFSET ?`,
     )
     this.find = db.prepare(
-      `SELECT ${OUTBOX_COLUMNS} FROM touchpoints
-       WHERE state IN ('waiting', 'dead') AND (order_id = ? OR id = ?) ORDER BY id`,
+      `SELECT ${OUTBOX_COLUMNS} FROM ${WITH_BODY}
+       WHERE state IN ('waiting', 'dead') AND (b.order_id = ? OR t.id = ?) ORDER BY t.id`,
     )
     this.oldestDead = db
       .prepare<[number], number>(`SELECT id FROM touchpoints WHERE state = 'dead' ORDER BY failed_at, id LIMIT ?`)

@@ -2,8 +2,8 @@
  * The SQLite store's background work, off the hot path: the poll (once a second: leases of this
  * machine's dead processes given back, the counts recounted, the pump woken for work it did not
  * cause — another process's rows, expired leases), pruning (delivered keys past the dedupe window,
- * dead letters past their retention), and the WAL checkpoint thread. A lock held elsewhere skips a
- * step until the next time; nothing here waits for one.
+ * dead letters past their retention), compacting the bodies' tombstones, and the WAL checkpoint
+ * thread. A lock held elsewhere skips a step until the next time; nothing here waits for one.
  */
 import type { Clock } from '../../types'
 import { startCheckpointer, type Checkpointer } from './checkpointer'
@@ -21,6 +21,12 @@ const PRUNE_CHUNK = 200
 const AUTO_CHECKPOINT_PAGES = 1000
 /** The safety net while the checkpoint thread runs. */
 const AUTO_CHECKPOINT_PAGES_WITH_THREAD = 20_000
+/** Compaction waits for this many tombstones, and for at least as many as there are live bodies. */
+const COMPACT_MIN_TOMBSTONES = 1000
+/** Without the checkpoint thread, the event loop rewrites at most this many live bodies (~2 ms)… */
+const COMPACT_MAX_LIVE_ON_LOOP = 500
+/** … unless the tombstones reach this many (~12 bytes each): the file must not grow without bound. */
+const COMPACT_FORCED_TOMBSTONES = 200_000
 
 export interface UpkeepHost {
   readonly db: Database
@@ -47,8 +53,27 @@ export class Upkeep {
   private nextRecountAt = 0
   private pruning = false
   private checkpointer: Checkpointer | undefined
+  /** Bodies this process shrank to tombstones since its last compaction (other processes count theirs). */
+  private tombstones = 0
+  /** Bodies that are not tombstones (touchpoints waiting, dead letters), as last recounted. */
+  private liveBodies = 0
+  private readonly compactBodies: () => void
 
-  constructor(private readonly host: UpkeepHost) {}
+  constructor(private readonly host: UpkeepHost) {
+    const { db, sql } = host
+    const rewrite = db.transaction(() => {
+      const live = sql.liveBodies.all() as [number, string, string | null, string | null][]
+      sql.clearBodies.run()
+      // In id order into an empty table: appends, which never rebuild a page.
+      for (const row of live) sql.insertBody.run(...row)
+    })
+    this.compactBodies = () => rewrite.immediate()
+  }
+
+  /** Bodies shrunk to tombstones by this process's commits (touchpoints delivered). */
+  freed(count: number): void {
+    this.tombstones += count
+  }
 
   /** The first round at once (what a previous process left), then the poll. */
   start(): void {
@@ -96,7 +121,30 @@ export class Upkeep {
       if (this.host.sql.anyClaimable.get(now, now) !== undefined) this.host.notify()
     })
     this.prune()
+    this.compact()
     this.schedulePoll()
+  }
+
+  /**
+   * Removes the tombstones of `bodies` (file.ts, schema 3) once there are enough of them: the live
+   * bodies are read, the table is emptied (SQLite's truncation frees every page, and secure_delete
+   * zeroes it) and they are appended again in id order, all in one transaction (COMPACTION_SQL). Its
+   * cost, about that of rewriting the live bodies, is spread over at least as many deliveries; the
+   * checkpoint thread runs it when there is one, the event loop only a small one.
+   */
+  private compact(): void {
+    const live = this.liveBodies
+    if (this.tombstones < Math.max(COMPACT_MIN_TOMBSTONES, live)) return
+    if (this.checkpointer !== undefined) {
+      this.checkpointer.compact()
+      this.tombstones = 0
+      return
+    }
+    if (live > COMPACT_MAX_LIVE_ON_LOOP && this.tombstones < COMPACT_FORCED_TOMBSTONES) return
+    this.step('compact', () => {
+      this.compactBodies()
+      this.tombstones = 0
+    })
   }
 
   /** Leases of this machine's processes that are gone (a crash, SIGKILL) are given back at once. */
@@ -110,7 +158,10 @@ export class Upkeep {
   /** Counts from the file; the next recount waits for a multiple of what this one cost. */
   private recount(): void {
     const started = performance.now()
-    this.host.counted(this.host.sql.countWaiting.get() ?? 0, this.host.sql.countDead.get() ?? 0)
+    const waiting = this.host.sql.countWaiting.get() ?? 0
+    const dead = this.host.sql.countDead.get() ?? 0
+    this.liveBodies = waiting + dead
+    this.host.counted(waiting, dead)
     const cost = performance.now() - started
     this.nextRecountAt = this.host.clock.now() + Math.max(0, cost * RECOUNT_COST_FACTOR - POLL_MS)
   }
@@ -125,6 +176,7 @@ export class Upkeep {
       const delivered = sql.pruneDelivered.run(now - this.host.dedupeWindowMs, PRUNE_CHUNK).changes
       const dead = sql.pruneDead.run(now - this.host.retentionMs, PRUNE_CHUNK).changes
       if (dead > 0) this.host.prunedDead(dead)
+      this.tombstones += dead
       more = delivered === PRUNE_CHUNK || dead === PRUNE_CHUNK
     })
     if (!more) return
@@ -151,6 +203,7 @@ export class Upkeep {
         threshold(AUTO_CHECKPOINT_PAGES)
         this.host.logError('checkpoint', error)
       },
+      onCompactionError: (error) => this.host.logError('compact', error),
     })
   }
 }
