@@ -1,42 +1,37 @@
-// The Redis store: the store contract on a real Redis (wall-clock time), then what only Redis
-// gives: one queue shared by several stores (processes), dedupe across them, the queue-wide pause,
-// the local buffer while Redis is down, nothing of the customer left after delivery, and a clear
-// error without bullmq or ioredis.
+// The Redis store in one shop process (the test's): its options, what a job holds and what Redis
+// keeps after delivery (a hash of the dedupe key, nothing of the customer), dead letters, dedupe
+// across a restart, the metrics' store gauges, and a clear error without bullmq or ioredis.
 import express from 'express'
 import * as bullmq from 'bullmq'
 import IORedis from 'ioredis'
 import pino from 'pino'
+import { Registry } from 'prom-client'
 import request from 'supertest'
 import { transactionaleTouchpoint, type TouchpointMiddleware } from '../../src'
 import { TouchpointConfigError } from '../../src/errors'
+import { registerMetrics } from '../../src/metrics'
 import type { RedisStoreOptions } from '../../src/redis/options'
+import { openRedisOutbox } from '../../src/redis/outbox'
+import { dedupeId } from '../../src/redis/queue'
 import { createRedisStore, redisStore, type RedisTouchpointStore } from '../../src/redis/store'
-import { startFakeTransactionaleApi } from '../../src/testing/fake-api'
+import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { until } from '../helpers/manual-clock'
-import type { TouchpointStore } from '../../src/stores/store'
-import { storeContract } from '../stores/store-contract'
 import { closeSharedRedis, deletePrefix, describeRedis, HAS_REDIS, sharedRedis, uniquePrefix } from './redis-server'
 
 let url = ''
 const prefixes: string[] = []
+const closing: (() => Promise<unknown>)[] = []
 
 beforeAll(async () => {
   if (HAS_REDIS) url = await sharedRedis()
+})
+afterEach(async () => {
+  for (const close of closing.splice(0).reverse()) await close()
 })
 afterAll(async () => {
   if (!HAS_REDIS) return
   for (const prefix of prefixes.splice(0)) await deletePrefix(url, prefix)
   await closeSharedRedis()
-})
-
-function freshStore(): TouchpointStore {
-  const prefix = uniquePrefix()
-  prefixes.push(prefix)
-  return createRedisStore({ connection: url, prefix }, { pollMs: 200 })
-}
-
-describeRedis('redisStore', () => {
-  storeContract('redisStore', freshStore, { keepsDeadLetters: true, realTime: true })
 })
 
 describe('redisStore options', () => {
@@ -61,10 +56,10 @@ describe('redisStore options', () => {
     }
   })
 
-  test('every problem at once: connection, prefix, an unknown option with a hint', () => {
+  test('every problem at once: connection (its password masked), prefix, an unknown option with a hint', () => {
     let error: unknown
     try {
-      redisStore({ connection: 'http://x', prefix: 'a b', workers: false } as unknown as RedisStoreOptions)
+      redisStore({ connection: 'http://u:hunter2@x', prefix: 'a b', workers: false } as unknown as RedisStoreOptions)
     } catch (e) {
       error = e
     }
@@ -72,38 +67,44 @@ describe('redisStore options', () => {
     expect(problems.map((p) => p.option)).toEqual(['redisStore.workers', 'redisStore.connection', 'redisStore.prefix'])
     expect(problems.every((p) => p.code === 'ERR_TOUCHPOINT_REDIS')).toBe(true)
     expect(problems[0]?.message).toContain('did you mean "worker"?')
+    expect(problems[1]?.message).toContain('http://u:***@x')
+    expect((error as Error).message).not.toContain('hunter2')
     expect(() => redisStore(undefined as unknown as RedisStoreOptions)).toThrow(/redisStore\(\{ connection/)
   })
 })
 
 describeRedis('redisStore in a shop', () => {
   const API_KEY = 'secret-api-key-for-redis'
-  const customer = (id: string) => ({ orderId: id, email: `${id}@example.org`, firstName: 'Ada', country: 'IT' })
 
-  function shopWith(options: { worker: boolean; endpoint: string }): {
+  async function shop(options: { worker: boolean; prefix?: string; api?: FakeTransactionaleApi }): Promise<{
     app: express.Express
     touchpoint: TouchpointMiddleware
     store: RedisTouchpointStore
     prefix: string
-  } {
-    const prefix = uniquePrefix('shop')
+    api: FakeTransactionaleApi
+  }> {
+    const prefix = options.prefix ?? uniquePrefix('shop')
     prefixes.push(prefix)
+    const api = options.api ?? (await startFakeTransactionaleApi())
+    if (options.api === undefined) closing.push(() => api.close())
     const store = createRedisStore({ connection: url, prefix, worker: options.worker }, { pollMs: 100 })
     const touchpoint = transactionaleTouchpoint({
       apiKey: API_KEY,
       route: '/checkout',
-      endpoint: options.endpoint,
+      endpoint: api.endpoint,
       logger: pino({ level: 'silent' }),
       store,
     })
+    closing.push(() => touchpoint.close())
     const app = express()
     app.use(touchpoint)
     app.use(express.json())
     app.post('/checkout', (req, res) => {
-      res.locals.transactionale = customer(String((req.body as { id: unknown }).id))
+      const id = String((req.body as { id: unknown }).id)
+      res.locals.transactionale = { orderId: id, email: `${id}@example.org`, firstName: 'Ada', country: 'IT' }
       res.status(201).json({ ok: true })
     })
-    return { app, touchpoint, store, prefix }
+    return { app, touchpoint, store, prefix, api }
   }
 
   /** Every key of the prefix with its value(s), as text. */
@@ -132,12 +133,12 @@ describeRedis('redisStore in a shop', () => {
   }
 
   test('a job holds the wire body, the order id and receivedAt, never the API key; close() leaves it queued (persisted)', async () => {
-    const api = await startFakeTransactionaleApi()
-    const { app, touchpoint, store, prefix } = shopWith({ worker: false, endpoint: api.endpoint })
+    const { app, touchpoint, store, prefix, api } = await shop({ worker: false })
     await request(app).post('/checkout').send({ id: 'R-1' }).expect(201)
-    await until(() => touchpoint.stats().store.waiting === 1, 'the job stored')
+    await touchpoint.flush()
+    expect(touchpoint.stats()).toMatchObject({ queued: 0, store: { kind: 'redis', waiting: 1 } })
     const keys = await dump(prefix)
-    const job = [...keys.entries()].find(([k]) => /:touchpoints:[0-9a-f]+-\w+$/.test(k))
+    const job = [...keys.entries()].find(([k]) => /:touchpoints:[0-9a-z]+\.[0-9a-z]+$/.test(k))
     const data = JSON.parse((JSON.parse(job?.[1] ?? '{}') as { data: string }).data) as Record<string, unknown>
     expect(Object.keys(data).sort()).toEqual(['body', 'orderId', 'receivedAt'])
     expect(data.orderId).toBe('R-1')
@@ -147,26 +148,47 @@ describeRedis('redisStore in a shop', () => {
     const summary = await touchpoint.close()
     expect(summary.persisted).toBe(1)
     expect(api.requests).toHaveLength(0)
-    await api.close()
   })
 
-  test('after delivery no customer data is left in Redis; a final 4xx is kept as a dead letter', async () => {
-    const api = await startFakeTransactionaleApi()
-    const { app, touchpoint, store, prefix } = shopWith({ worker: true, endpoint: api.endpoint })
+  test('after delivery Redis keeps a hash of the dedupe key and nothing of the customer; a final 4xx is a dead letter; the metrics show the store', async () => {
+    const { app, touchpoint, prefix, api } = await shop({ worker: true })
     await request(app).post('/checkout').send({ id: 'R-2' }).expect(201)
     await touchpoint.flush()
     expect(touchpoint.stats().sent).toBe(1)
-    for (const [key, value] of await dump(prefix)) {
-      expect(`${key} ${value}`).not.toContain('@example.org')
-      expect(value).not.toContain('Ada')
+    const keys = await dump(prefix)
+    for (const [key, value] of keys) {
+      expect(`${key} ${value}`).not.toMatch(/example\.org|Ada|R-2/)
     }
+    const dedupe = [...keys.keys()].filter((key) => key.includes(':de:'))
+    expect(dedupe).toEqual([`${prefix}:touchpoints:de:${dedupeId('R-2')}`])
+
     api.script({ status: 400 })
     await request(app).post('/checkout').send({ id: 'R-3' }).expect(201)
     await touchpoint.flush()
-    const [letter] = await store.deadLetters()
-    expect(letter).toMatchObject({ orderId: 'R-3', reason: 'rejected (400)', attempts: 1 })
-    expect(touchpoint.stats().store.deadLetters).toBe(1)
-    await touchpoint.close()
-    await api.close()
+    const outbox = await openRedisOutbox(url, { prefix })
+    closing.push(() => outbox.close())
+    const [letter] = await outbox.list({ state: 'dead', limit: 10 })
+    expect(letter).toMatchObject({ orderId: 'R-3', lastError: 'rejected (400)', attempts: 1, state: 'dead' })
+    // Failed: its dedupe id is forgotten, so the order may come again.
+    expect((await dump(prefix)).has(`${prefix}:touchpoints:de:${dedupeId('R-3')}`)).toBe(false)
+    await until(() => touchpoint.stats().store.deadLetters === 1, 'the dead letter counted')
+    const register = new Registry()
+    registerMetrics(touchpoint, { register })
+    const text = await register.metrics()
+    expect(text).toMatch(/^transactionale_dead_letters 1$/m)
+    expect(text).toMatch(/^transactionale_store_waiting 0$/m)
+  })
+
+  test('dedupe across a restart: the same order id on a new middleware (same Redis, same prefix) is a duplicate', async () => {
+    const first = await shop({ worker: true })
+    await request(first.app).post('/checkout').send({ id: 'R-4' }).expect(201)
+    await first.touchpoint.flush()
+    await first.touchpoint.close()
+    const second = await shop({ worker: true, prefix: first.prefix, api: first.api })
+    await request(second.app).post('/checkout').send({ id: 'R-4' }).expect(201)
+    await request(second.app).post('/checkout').send({ id: 'R-5' }).expect(201)
+    await second.touchpoint.flush()
+    expect(second.touchpoint.stats()).toMatchObject({ deduped: 1, sent: 1 })
+    expect(first.api.requests).toHaveLength(2)
   })
 })
