@@ -33,7 +33,8 @@ export function loadRedisModules(where: string, load: ModuleLoader = defaultLoad
       return load(name)
     } catch (error) {
       const code = (error as { code?: unknown } | null)?.code
-      const why = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND' ? 'is not installed' : 'could not be loaded'
+      const why =
+        code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND' ? 'is not installed' : 'could not be loaded'
       const message = `needs ${name}, an optional peer dependency that ${why}: run \`npm install bullmq ioredis\``
       throw redisConfigError([{ option: where, message }])
     }
@@ -49,7 +50,11 @@ export function loadRedisModules(where: string, load: ModuleLoader = defaultLoad
  * wait in the local buffer); a worker's wait for the reconnection, as BullMQ requires of a worker.
  * Both reconnect 100 ms after a loss, doubling, at most 2 s apart.
  */
-export function openConnection(modules: RedisModules, connection: RedisConnection, role: 'producer' | 'worker'): IORedis {
+export function openConnection(
+  modules: RedisModules,
+  connection: RedisConnection,
+  role: 'producer' | 'worker',
+): IORedis {
   const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000)
   const overrides: RedisOptions =
     role === 'producer'

@@ -23,14 +23,25 @@ export interface RedisOutboxOptions {
 }
 
 /** Waiting touchpoints in the order they are sent, and what each BullMQ state is called. */
-const WAITING = [['active', 'sending'], ['wait', 'waiting'], ['prioritized', 'waiting'], ['delayed', 'delayed']] as const
+const WAITING = [
+  ['active', 'sending'],
+  ['wait', 'waiting'],
+  ['prioritized', 'waiting'],
+  ['delayed', 'delayed'],
+] as const
 const PAGE = 500
 
 /** Opens the outbox of the Redis store at `connection` (rejects when Redis cannot be reached). */
-export async function openRedisOutbox(connection: RedisConnection, options: RedisOutboxOptions = {}): Promise<TouchpointOutbox> {
+export async function openRedisOutbox(
+  connection: RedisConnection,
+  options: RedisOutboxOptions = {},
+): Promise<TouchpointOutbox> {
   const { prefix = REDIS_STORE_DEFAULTS.prefix, maxSize = DEFAULTS.queue.maxSize, roomWaitMs = 60_000 } = options
   const modules = loadRedisModules('openRedisOutbox', options.load)
-  const where = typeof connection === 'string' ? maskRedisUrl(connection) : `redis://${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}`
+  const where =
+    typeof connection === 'string'
+      ? maskRedisUrl(connection)
+      : `redis://${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}`
   const name = `${where} (prefix ${prefix})`
   const client = openConnection(modules, connection, 'producer')
   // A refused connection is an answer too: an operator's command fails at once.
@@ -53,7 +64,8 @@ export async function openRedisOutbox(connection: RedisConnection, options: Redi
   })
   /** Dead letters: those of `ids` (all when none), and whether each may be sent again. */
   const dead = async (ids: readonly string[] | undefined, count: number): Promise<Job<JobData>[]> => {
-    const jobs = ids === undefined ? await queue.getFailed(0, count - 1) : await Promise.all(ids.map((id) => queue.getJob(id)))
+    const jobs =
+      ids === undefined ? await queue.getFailed(0, count - 1) : await Promise.all(ids.map((id) => queue.getJob(id)))
     const out: Job<JobData>[] = []
     for (const job of jobs) if (job !== undefined && (await job.isFailed())) out.push(job)
     return out
@@ -65,7 +77,12 @@ export async function openRedisOutbox(connection: RedisConnection, options: Redi
       const c = await counts()
       const active = c.active ?? 0
       const delayed = c.delayed ?? 0
-      return { waiting: active + (c.wait ?? 0) + (c.prioritized ?? 0) + delayed, beingSent: active, delayed, deadLetters: c.failed ?? 0 }
+      return {
+        waiting: active + (c.wait ?? 0) + (c.prioritized ?? 0) + delayed,
+        beingSent: active,
+        delayed,
+        deadLetters: c.failed ?? 0,
+      }
     },
     async list({ state, limit, offset = 0 }) {
       if (state === 'dead') return (await queue.getFailed(offset, offset + limit - 1)).map((job) => entry(job, 'dead'))
@@ -89,7 +106,8 @@ export async function openRedisOutbox(connection: RedisConnection, options: Redi
       for (const [type, as] of [...WAITING, ['failed', 'dead'] as const]) {
         for (let start = 0; ; start += PAGE) {
           const jobs = await queue.getJobs([type], start, start + PAGE - 1, true)
-          for (const job of jobs) if (job.data.orderId === orderIdOrId || job.id === orderIdOrId) out.push(entry(job, as))
+          for (const job of jobs)
+            if (job.data.orderId === orderIdOrId || job.id === orderIdOrId) out.push(entry(job, as))
           if (jobs.length < PAGE) break
         }
       }
@@ -105,7 +123,7 @@ export async function openRedisOutbox(connection: RedisConnection, options: Redi
       const left = ids === undefined ? undefined : [...new Set(ids)]
       const tried = new Set<string>()
       let moved = 0
-      for (let since = Date.now(); ; ) {
+      for (let since = Date.now(); ;) {
         const c = await counts()
         const room = Math.min(PAGE, Math.floor(maxSize / 2) - (c.wait ?? 0) - (c.prioritized ?? 0) - (c.delayed ?? 0))
         if (room <= 0) {

@@ -16,11 +16,12 @@ import type { ResolvedRedisStoreOptions } from './options'
 /** The queue's name: its keys are `<prefix>:touchpoints:*`. */
 export const QUEUE_NAME = 'touchpoints'
 /** A limiter traffic never reaches: BullMQ applies a queue-wide pause (`rateLimit`) only to workers with one. */
-export const LIMITER = { max: 1_000_000_000, duration: 1000 } as const
+export const LIMITER = { max: 1_000_000_000, duration: 100 } as const
 /** The longest one Redis call of an add, a count or a close step may take before it counts as failed. */
 export const DEADLINE_MS = 5000
 export const AUTH_ERROR = /NOAUTH|WRONGPASS|invalid password|invalid username-password/i
-const CONNECTION_ERROR = /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetries|did not answer/i
+const CONNECTION_ERROR =
+  /Connection is closed|Stream isn't writeable|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|MaxRetries|did not answer/i
 
 /** What a job holds. `attempts`: attempts made before its last retry (BullMQ's own count is not ours). */
 export interface JobData {
@@ -72,7 +73,11 @@ export interface QueueContext {
 /** The deduplication id: a hash of the shop's dedupe key (132 bits), so Redis never holds the key itself. */
 export const dedupeId = (key: string): string => createHash('sha256').update(key).digest('base64url').slice(0, 22)
 
-export function openQueue(modules: RedisModules, options: ResolvedRedisStoreOptions, context: QueueContext): TouchpointQueue {
+export function openQueue(
+  modules: RedisModules,
+  options: ResolvedRedisStoreOptions,
+  context: QueueContext,
+): TouchpointQueue {
   const { prefix, localBufferSize } = options
   const producer = openConnection(modules, options.connection, 'producer')
   // Made on our own connection, which BullMQ does not close; no version check (a command of its own
@@ -139,7 +144,11 @@ export function openQueue(modules: RedisModules, options: ResolvedRedisStoreOpti
   const reachable = (): void => {
     if (closed) return
     if (down !== undefined) {
-      write('storeReachable', { buffered: buffer.length, dropped: down.dropped, unavailableMs: Date.now() - down.since })
+      write('storeReachable', {
+        buffered: buffer.length,
+        dropped: down.dropped,
+        unavailableMs: Date.now() - down.since,
+      })
       down = undefined
     }
     // In arrival order; one that fails again goes back to the buffer.
@@ -149,7 +158,10 @@ export function openQueue(modules: RedisModules, options: ResolvedRedisStoreOpti
     if (closed || producer.status !== 'ready') return
     try {
       const [c, ttl] = await bounded(
-        Promise.all([queue.getJobCounts('wait', 'prioritized', 'delayed', 'failed'), queue.getRateLimitTtl(LIMITER.max)]),
+        Promise.all([
+          queue.getJobCounts('wait', 'prioritized', 'delayed', 'failed'),
+          queue.getRateLimitTtl(LIMITER.max),
+        ]),
         'the count',
       )
       waiting = (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0)
@@ -193,7 +205,12 @@ export function openQueue(modules: RedisModules, options: ResolvedRedisStoreOpti
     },
     async stats() {
       const c = await bounded(queue.getJobCounts('wait', 'prioritized', 'delayed', 'active', 'failed'), 'queueStats()')
-      return { waiting: (c.wait ?? 0) + (c.prioritized ?? 0), delayed: c.delayed ?? 0, active: c.active ?? 0, failed: c.failed ?? 0 }
+      return {
+        waiting: (c.wait ?? 0) + (c.prioritized ?? 0),
+        delayed: c.delayed ?? 0,
+        active: c.active ?? 0,
+        failed: c.failed ?? 0,
+      }
     },
     refresh,
     logError,
@@ -220,4 +237,5 @@ export function bounded<T>(promise: Promise<T>, what: string, ms = DEADLINE_MS):
   return Promise.race([promise, late]).finally(() => clearTimeout(timer))
 }
 
-export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error)).slice(0, 300)
+export const messageOf = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).slice(0, 300)

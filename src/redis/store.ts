@@ -51,17 +51,28 @@ export function createRedisStore(
       return q
     },
     counts: () => q?.counts() ?? none,
-    queueStats: () => q?.stats() ?? Promise.reject(new Error('the Redis store is not started: pass it to the middleware')),
+    queueStats: () =>
+      q?.stats() ?? Promise.reject(new Error('the Redis store is not started: pass it to the middleware')),
     start(parts) {
       if (q !== undefined) throw new Error('a Redis store serves one middleware: make one redisStore() per middleware')
       const { logger, maxSize, dedupeWindowMs } = parts.context
-      q = openQueue(modules, options, { logger, maxSize, dedupeWindowMs, pollMs: internals.pollMs ?? 1000, now: parts.clock.now })
+      q = openQueue(modules, options, {
+        logger,
+        maxSize,
+        dedupeWindowMs,
+        pollMs: internals.pollMs ?? 1000,
+        now: parts.clock.now,
+      })
       return redisEngine(q, options.worker ? startWorker(modules, options, q, parts, internals) : undefined, parts)
     },
   }
 }
 
-function redisEngine(q: TouchpointQueue, worker: DeliveryWorker | undefined, { deliverer, ledger }: EngineParts): Engine {
+function redisEngine(
+  q: TouchpointQueue,
+  worker: DeliveryWorker | undefined,
+  { deliverer, ledger }: EngineParts,
+): Engine {
   let stopping: Promise<{ abandoned: number; persisted: number }> | undefined
   let flushing: Promise<void> | undefined
   const busy = (): boolean => q.storing > 0 || deliverer.inFlight > 0 || (worker?.busy ?? 0) > 0
@@ -84,7 +95,8 @@ function redisEngine(q: TouchpointQueue, worker: DeliveryWorker | undefined, { d
       return q.add(touchpoint).then(
         (result) => {
           if (result === 'duplicate') ledger.deduped(touchpoint.orderId)
-          else if (result !== 'added') ledger.dropped(result === 'full' ? 'queue_full' : 'store_unavailable', touchpoint)
+          else if (result !== 'added')
+            ledger.dropped(result === 'full' ? 'queue_full' : 'store_unavailable', touchpoint)
         },
         (error: unknown) => {
           q.logError('add', error)

@@ -103,7 +103,9 @@ export function startWorker(
       held.delete(t)
       wake()
       // Redis failing mid-settlement: the job goes back (or, Redis gone, comes back once its lock expires).
-      const error = await settle(job, token, settlement).catch((e: unknown) => (q.logError('settle', e), Worker.RateLimitError()))
+      const error = await settle(job, token, settlement).catch(
+        (e: unknown) => (q.logError('settle', e), Worker.RateLimitError()),
+      )
       if (error !== undefined) throw error
     } finally {
       busy--
