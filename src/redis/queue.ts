@@ -92,6 +92,8 @@ export function openQueue(
   const tag = randomBytes(4).readUInt32BE().toString(36)
   let seq = 0
   let waiting = 0
+  /** Adds since the start: a count read while one landed would miss it, and is not taken. */
+  let adds = 0
   let dead = 0
   let pausedUntil = 0
   let storing = 0
@@ -118,6 +120,7 @@ export function openQueue(
     const job = await bounded(queue.add('t', data, dedupe ? { jobId, deduplication } : { jobId }), 'the add')
     if (job.id !== jobId) return 'duplicate'
     waiting++
+    adds++
     return 'added'
   }
   const attempt = async (touchpoint: NewTouchpoint): Promise<AddResult> => {
@@ -157,6 +160,7 @@ export function openQueue(
   const refresh = async (): Promise<void> => {
     if (closed || producer.status !== 'ready') return
     try {
+      const before = adds
       const [c, ttl] = await bounded(
         Promise.all([
           queue.getJobCounts('wait', 'prioritized', 'delayed', 'failed'),
@@ -164,7 +168,7 @@ export function openQueue(
         ]),
         'the count',
       )
-      waiting = (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0)
+      if (adds === before) waiting = (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0)
       dead = c.failed ?? 0
       pausedUntil = ttl > 0 ? context.now() + ttl : 0
       // Redis answers again on a connection that never dropped (it was frozen, or an add timed out).

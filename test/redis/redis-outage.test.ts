@@ -3,14 +3,11 @@
 // the shop's local buffer (the overflow dropped as store_unavailable) and are delivered once it is
 // back, with the outage and the recovery logged once each; frozen (SIGSTOP), close() and
 // queueStats() still end within their deadlines.
-import express from 'express'
 import pino from 'pino'
-import request from 'supertest'
-import { transactionaleTouchpoint, type TouchpointMiddleware } from '../../src'
 import { LOG_MESSAGES } from '../../src/logger'
-import { createRedisStore, type RedisTouchpointStore } from '../../src/redis/store'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { deliveredIds, getJson, postOrder, runLoad, startChild, trackReplies, waitFor, type Child } from './processes'
+import { inProcessShop, type InProcessShop } from './in-process-shop'
 import { describeOwnRedis, RedisServer, uniquePrefix } from './redis-server'
 
 jest.setTimeout(120_000)
@@ -43,28 +40,11 @@ async function shop(env: Record<string, string>): Promise<Child> {
 const messages = (child: Child): unknown[] => child.lines.map((l) => l.msg)
 
 /** A shop in this process on `url` that only enqueues. */
-function inProcessShop(
-  url: string,
-  logger: pino.Logger,
-): { app: express.Express; touchpoint: TouchpointMiddleware; store: RedisTouchpointStore } {
-  const store = createRedisStore({ connection: url, prefix: uniquePrefix('frozen'), worker: false }, { pollMs: 60_000 })
-  const touchpoint = transactionaleTouchpoint({
-    apiKey: 'k',
-    route: '/checkout',
-    endpoint: 'http://127.0.0.1:1',
-    logger,
-    store,
-  })
-  const app = express()
-  app.use(touchpoint)
-  app.use(express.json())
-  app.post('/checkout', (req, res) => {
-    const id = String((req.body as { id: unknown }).id)
-    res.locals.transactionale = { orderId: id, email: `${id}@example.org`, firstName: 'Ada', country: 'IT' }
-    res.status(201).json({ ok: true })
-  })
-  return { app, touchpoint, store }
-}
+const enqueuing = (url: string, logger: pino.Logger): InProcessShop =>
+  inProcessShop(
+    { connection: url, prefix: uniquePrefix('frozen'), worker: false, internals: { pollMs: 60_000 } },
+    { endpoint: 'http://127.0.0.1:1', logger },
+  )
 
 describeOwnRedis('Redis failing', () => {
   test('Redis restarted (AOF) in the middle of 600 orders at 200/s over two shops: every order delivered', async () => {
@@ -125,15 +105,15 @@ describeOwnRedis('Redis failing', () => {
     const redis = await RedisServer.start()
     server = redis
     const lines: string[] = []
-    const { app, touchpoint } = inProcessShop(
+    const { order, touchpoint } = enqueuing(
       redis.url,
       pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
     )
     try {
-      await request(app).post('/checkout').send({ id: 'before' }).expect(201)
+      await order('before')
       await touchpoint.flush()
       redis.pause()
-      await request(app).post('/checkout').send({ id: 'frozen' }).expect(201)
+      await order('frozen')
       // Unanswered past its deadline: Redis counted unreachable, the touchpoint in the local buffer.
       await waitFor(
         () => lines.some((l) => l.includes(LOG_MESSAGES.storeUnavailable[1])),
@@ -154,7 +134,7 @@ describeOwnRedis('Redis failing', () => {
   test('queueStats() on a Redis that does not answer (frozen) rejects within its deadline instead of hanging its caller', async () => {
     const redis = await RedisServer.start()
     server = redis
-    const { store, touchpoint } = inProcessShop(redis.url, pino({ level: 'silent' }))
+    const { store, touchpoint } = enqueuing(redis.url, pino({ level: 'silent' }))
     try {
       await waitFor(async () => (await store.queueStats().catch(() => undefined)) !== undefined, 'Redis answering')
       expect(await store.queueStats()).toEqual({ waiting: 0, delayed: 0, active: 0, failed: 0 })

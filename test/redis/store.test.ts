@@ -1,21 +1,18 @@
 // The Redis store in one shop process (the test's): its options, what a job holds and what Redis
 // keeps after delivery (a hash of the dedupe key, nothing of the customer), dead letters, dedupe
 // across a restart, the metrics' store gauges, and a clear error without bullmq or ioredis.
-import express from 'express'
 import * as bullmq from 'bullmq'
 import IORedis from 'ioredis'
-import pino from 'pino'
 import { Registry } from 'prom-client'
-import request from 'supertest'
-import { transactionaleTouchpoint, type TouchpointMiddleware } from '../../src'
 import { TouchpointConfigError } from '../../src/errors'
 import { registerMetrics } from '../../src/metrics'
 import type { RedisStoreOptions } from '../../src/redis/options'
 import { openRedisOutbox } from '../../src/redis/outbox'
 import { dedupeId } from '../../src/redis/queue'
-import { createRedisStore, redisStore, type RedisTouchpointStore } from '../../src/redis/store'
+import { createRedisStore, redisStore } from '../../src/redis/store'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { until } from '../helpers/manual-clock'
+import { API_KEY, inProcessShop } from './in-process-shop'
 import { closeSharedRedis, deletePrefix, describeRedis, HAS_REDIS, sharedRedis, uniquePrefix } from './redis-server'
 
 let url = ''
@@ -74,37 +71,17 @@ describe('redisStore options', () => {
 })
 
 describeRedis('redisStore in a shop', () => {
-  const API_KEY = 'secret-api-key-for-redis'
-
-  async function shop(options: { worker: boolean; prefix?: string; api?: FakeTransactionaleApi }): Promise<{
-    app: express.Express
-    touchpoint: TouchpointMiddleware
-    store: RedisTouchpointStore
-    prefix: string
-    api: FakeTransactionaleApi
-  }> {
+  async function shop(options: { worker: boolean; prefix?: string; api?: FakeTransactionaleApi }) {
     const prefix = options.prefix ?? uniquePrefix('shop')
     prefixes.push(prefix)
     const api = options.api ?? (await startFakeTransactionaleApi())
     if (options.api === undefined) closing.push(() => api.close())
-    const store = createRedisStore({ connection: url, prefix, worker: options.worker }, { pollMs: 100 })
-    const touchpoint = transactionaleTouchpoint({
-      apiKey: API_KEY,
-      route: '/checkout',
-      endpoint: api.endpoint,
-      logger: pino({ level: 'silent' }),
-      store,
-    })
+    const { touchpoint, store, order } = inProcessShop(
+      { connection: url, prefix, worker: options.worker },
+      { endpoint: api.endpoint },
+    )
     closing.push(() => touchpoint.close())
-    const app = express()
-    app.use(touchpoint)
-    app.use(express.json())
-    app.post('/checkout', (req, res) => {
-      const id = String((req.body as { id: unknown }).id)
-      res.locals.transactionale = { orderId: id, email: `${id}@example.org`, firstName: 'Ada', country: 'IT' }
-      res.status(201).json({ ok: true })
-    })
-    return { app, touchpoint, store, prefix, api }
+    return { touchpoint, store, order, prefix, api }
   }
 
   /** Every key of the prefix with its value(s), as text. */
@@ -133,8 +110,8 @@ describeRedis('redisStore in a shop', () => {
   }
 
   test('a job holds the wire body, the order id and receivedAt, never the API key; close() leaves it queued (persisted)', async () => {
-    const { app, touchpoint, store, prefix, api } = await shop({ worker: false })
-    await request(app).post('/checkout').send({ id: 'R-1' }).expect(201)
+    const { order, touchpoint, store, prefix, api } = await shop({ worker: false })
+    await order('R-1')
     await touchpoint.flush()
     expect(touchpoint.stats()).toMatchObject({ queued: 0, store: { kind: 'redis', waiting: 1 } })
     const keys = await dump(prefix)
@@ -151,8 +128,8 @@ describeRedis('redisStore in a shop', () => {
   })
 
   test('after delivery Redis keeps a hash of the dedupe key and nothing of the customer; a final 4xx is a dead letter; the metrics show the store', async () => {
-    const { app, touchpoint, prefix, api } = await shop({ worker: true })
-    await request(app).post('/checkout').send({ id: 'R-2' }).expect(201)
+    const { order, touchpoint, prefix, api } = await shop({ worker: true })
+    await order('R-2')
     await touchpoint.flush()
     expect(touchpoint.stats().sent).toBe(1)
     const keys = await dump(prefix)
@@ -163,7 +140,7 @@ describeRedis('redisStore in a shop', () => {
     expect(dedupe).toEqual([`${prefix}:touchpoints:de:${dedupeId('R-2')}`])
 
     api.script({ status: 400 })
-    await request(app).post('/checkout').send({ id: 'R-3' }).expect(201)
+    await order('R-3')
     await touchpoint.flush()
     const outbox = await openRedisOutbox(url, { prefix })
     closing.push(() => outbox.close())
@@ -181,12 +158,12 @@ describeRedis('redisStore in a shop', () => {
 
   test('dedupe across a restart: the same order id on a new middleware (same Redis, same prefix) is a duplicate', async () => {
     const first = await shop({ worker: true })
-    await request(first.app).post('/checkout').send({ id: 'R-4' }).expect(201)
+    await first.order('R-4')
     await first.touchpoint.flush()
     await first.touchpoint.close()
     const second = await shop({ worker: true, prefix: first.prefix, api: first.api })
-    await request(second.app).post('/checkout').send({ id: 'R-4' }).expect(201)
-    await request(second.app).post('/checkout').send({ id: 'R-5' }).expect(201)
+    await second.order('R-4')
+    await second.order('R-5')
     await second.touchpoint.flush()
     expect(second.touchpoint.stats()).toMatchObject({ deduped: 1, sent: 1 })
     expect(first.api.requests).toHaveLength(2)

@@ -35,7 +35,7 @@ test('runWorker validates its options like the middleware: every problem at once
 })
 
 describeRedis('runWorker', () => {
-  test('a shop with worker: false and a runWorker process: 50 orders delivered by the worker, the shop\'s queued back to 0', async () => {
+  test("a shop with worker: false and a runWorker process: 50 orders delivered by the worker, the shop's queued back to 0", async () => {
     const prefix = shared.prefix('fifty')
     const api = await shared.api()
     const ok = trackReplies(api)
