@@ -70,8 +70,8 @@ export interface QueueContext {
   readonly now: () => number
 }
 
-/** The deduplication id: a hash of the shop's dedupe key (132 bits), so Redis never holds the key itself. */
-export const dedupeId = (key: string): string => createHash('sha256').update(key).digest('base64url').slice(0, 22)
+/** The deduplication id: a hash of the shop's dedupe key (96 bits), so Redis never holds the key itself. */
+export const dedupeId = (key: string): string => createHash('sha256').update(key).digest('base64url').slice(0, 16)
 
 export function openQueue(
   modules: RedisModules,
