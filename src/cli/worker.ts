@@ -4,11 +4,22 @@
  * Redis that refuses the credentials, or does not answer within 10 s, fails it with exit code 1.
  */
 import { Command } from 'commander'
+import pino from 'pino'
 import { DEFAULTS } from '../options'
 import { REDIS_STORE_DEFAULTS, runWorker } from '../redis'
 import { maskRedisUrl } from '../redis/options'
 import type { TouchpointWorker } from '../redis/run-worker'
-import { API_KEY_ENV, asUsageError, CliError, EXIT, MISSING_API_KEY, untilStopped, usageError, type Output, type Run } from './output'
+import {
+  API_KEY_ENV,
+  asUsageError,
+  CliError,
+  EXIT,
+  MISSING_API_KEY,
+  untilStopped,
+  usageError,
+  type Output,
+  type Run,
+} from './output'
 
 interface WorkerFlags {
   redis: string
@@ -52,16 +63,22 @@ async function work(flags: WorkerFlags, output: Output): Promise<void> {
       connection: flags.redis,
       ...(flags.prefix === undefined ? {} : { prefix: flags.prefix }),
       ...(flags.endpoint === undefined ? {} : { endpoint: flags.endpoint }),
+      // Written as they come (pino buffers by default): none lands after the command's last line.
+      logger: pino(pino.destination({ dest: 1, sync: true })),
     }),
   )
   const redis = maskRedisUrl(flags.redis)
   const prefix = flags.prefix ?? REDIS_STORE_DEFAULTS.prefix
   const endpoint = flags.endpoint ?? DEFAULTS.endpoint
   const connected = await Promise.race([
-    worker.connected({ timeoutMs: CONNECT_TIMEOUT_MS }).then(() => undefined, (error: Error) => error),
+    worker.connected({ timeoutMs: CONNECT_TIMEOUT_MS }).then(
+      () => undefined,
+      (error: Error) => error,
+    ),
     stopped,
   ])
-  if (connected instanceof Error) await fail(worker, `cannot use Redis at ${redis} (prefix ${prefix}): ${connected.message}`)
+  if (connected instanceof Error)
+    await fail(worker, `cannot use Redis at ${redis} (prefix ${prefix}): ${connected.message}`)
   output.line(`Worker delivering from ${redis} (prefix ${prefix}) to ${endpoint}. Ctrl+C or SIGTERM stops it.`)
   output.data({ event: 'started', redis, prefix, endpoint, pid: process.pid })
 

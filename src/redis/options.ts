@@ -145,6 +145,9 @@ export function redisConfigError(problems: readonly { option: string; message: s
  */
 export const maskRedisUrl = (url: string): string => url.replace(/^([a-z]+:\/\/[^:@/]*:).*@/i, '$1***@').slice(0, 200)
 
+/** @deprecated The outbox command's name for {@link maskRedisUrl}, until it moves to `src/redact.ts`. */
+export const redactUrl = maskRedisUrl
+
 function describe(value: unknown): string {
   if (value === null) return 'null'
   if (Array.isArray(value)) return 'an array'

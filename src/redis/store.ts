@@ -116,6 +116,8 @@ function redisEngine(
       stopping ??= (async () => {
         const cut = deliverer.stop()
         await worker?.stop(cut)
+        // What is left for the next start, read again (a second at most: Redis may not answer).
+        await Promise.race([q.refresh(), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
         const persisted = q.counts().waiting
         await q.close()
         return { abandoned: 0, persisted }
