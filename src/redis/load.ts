@@ -70,26 +70,21 @@ export function openConnection(
   return client
 }
 
-/**
- * Resolves once `client` is ready; rejects at once on an error `fatal` matches (refused credentials),
- * or after `ms` without an answer, with the last error seen.
- */
+/** Resolves once `client` is ready; rejects at once on an error `fatal` matches, else after `ms` with the last error seen. */
 export function whenReady(client: IORedis, ms: number, fatal: RegExp): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    if (client.status === 'ready') return resolve()
     let last = ''
     const done = (error?: Error): void => {
       clearTimeout(timer)
-      client.off('ready', ready).off('error', failed)
-      if (error === undefined) resolve()
-      else reject(error)
+      client.off('ready', done).off('error', failed)
+      return error === undefined ? resolve() : reject(error)
     }
-    const ready = (): void => done()
     const failed = (error: unknown): void => {
       last = error instanceof Error ? error.message : String(error)
       if (fatal.test(last)) done(new Error(last))
     }
     const timer = setTimeout(() => done(new Error(`no answer within ${ms / 1000} s${last && ` (${last})`}`)), ms)
-    client.on('ready', ready).on('error', failed)
+    if (client.status === 'ready') done()
+    else client.on('ready', done).on('error', failed)
   })
 }

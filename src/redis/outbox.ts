@@ -1,11 +1,11 @@
 /**
- * The operator's outbox of a Redis store (what the `outbox` CLI uses), on BullMQ's public API:
- * counts, waiting touchpoints and dead letters a page at a time, one order's touchpoints, dead
- * letters sent again in pages that leave room for the shops' live orders, and purge.
+ * The operator's outbox of a Redis store (what the `outbox` CLI uses): counts, waiting touchpoints and
+ * dead letters a page at a time, one order's touchpoints, dead letters sent again in pages that leave
+ * room for the shops' live orders, and purge.
  */
 import type { Job } from 'bullmq'
-import type { OutboxEntry, TouchpointOutbox } from '../stores/contracts'
 import { DEFAULTS } from '../options'
+import type { OutboxEntry, TouchpointOutbox } from '../stores/contracts'
 import { loadRedisModules, openConnection, whenReady, type ModuleLoader } from './load'
 import { maskRedisUrl, REDIS_STORE_DEFAULTS, type RedisConnection } from './options'
 import { bounded, QUEUE_NAME, type JobData } from './queue'
@@ -22,16 +22,17 @@ export interface RedisOutboxOptions {
   readonly load?: ModuleLoader
 }
 
-/** Waiting touchpoints in the order they are sent, and what each BullMQ state is called. */
-const WAITING = [
+/** BullMQ's states, in the order their touchpoints are sent, and what the outbox calls them. */
+const STATES = [
   ['active', 'sending'],
   ['wait', 'waiting'],
   ['prioritized', 'waiting'],
   ['delayed', 'delayed'],
+  ['failed', 'dead'],
 ] as const
 const PAGE = 500
 
-/** Opens the outbox of the Redis store at `connection` (rejects when Redis cannot be reached). */
+/** Opens the outbox of the Redis store at `connection`; rejects when Redis cannot be reached. */
 export async function openRedisOutbox(
   connection: RedisConnection,
   options: RedisOutboxOptions = {},
@@ -50,33 +51,48 @@ export async function openRedisOutbox(
     throw new Error(`${name}: cannot reach Redis (${error.message})`)
   })
   const queue = new modules.Queue<JobData>(QUEUE_NAME, { connection: client, prefix, skipVersionCheck: true })
-  const counts = async (): Promise<Record<string, number>> =>
-    bounded(queue.getJobCounts('active', 'wait', 'prioritized', 'delayed', 'failed'), 'the count')
+  const counts = (): Promise<Record<string, number>> =>
+    bounded(queue.getJobCounts(...STATES.map(([type]) => type)), 'the count')
   const entry = (job: Job<JobData>, state: OutboxEntry['state']): OutboxEntry => ({
-    id: String(job.id),
-    orderId: job.data.orderId,
-    body: job.data.body,
-    attempts: job.data.attempts ?? 0,
-    receivedAt: job.data.receivedAt,
-    state,
-    ...(job.failedReason ? { lastError: job.failedReason } : {}),
+    ...{ id: String(job.id), orderId: job.data.orderId, body: job.data.body, attempts: job.data.attempts ?? 0 },
+    ...{ receivedAt: job.data.receivedAt, state, ...(job.failedReason ? { lastError: job.failedReason } : {}) },
     ...(state === 'dead' && job.finishedOn !== undefined ? { failedAt: job.finishedOn } : {}),
   })
-  /** Dead letters: those of `ids` (all when none), and whether each may be sent again. */
+  /** `limit` entries from `offset` on, across `states` in their order. */
+  const page = async (
+    states: typeof STATES extends readonly (infer S)[] ? S[] : never,
+    limit: number,
+    offset: number,
+  ) => {
+    const c = await counts()
+    const out: OutboxEntry[] = []
+    for (const [type, state] of states) {
+      if (out.length < limit && offset < (c[type] ?? 0)) {
+        const jobs =
+          type === 'failed'
+            ? await queue.getFailed(offset, offset + limit - out.length - 1)
+            : await queue.getJobs([type], offset, offset + limit - out.length - 1, true)
+        out.push(...jobs.map((job) => entry(job, state)))
+      }
+      offset = Math.max(0, offset - (c[type] ?? 0))
+    }
+    return out
+  }
+  /** Those of `ids` that are dead letters, or the newest `count` of them. */
   const dead = async (ids: readonly string[] | undefined, count: number): Promise<Job<JobData>[]> => {
     const jobs =
       ids === undefined ? await queue.getFailed(0, count - 1) : await Promise.all(ids.map((id) => queue.getJob(id)))
-    const out: Job<JobData>[] = []
-    for (const job of jobs) if (job !== undefined && (await job.isFailed())) out.push(job)
-    return out
+    const failed = await Promise.all(
+      jobs.map(async (job) => (job !== undefined && (await job.isFailed()) ? [job] : [])),
+    )
+    return failed.flat()
   }
 
   return {
     name,
     async stats() {
       const c = await counts()
-      const active = c.active ?? 0
-      const delayed = c.delayed ?? 0
+      const [active, delayed] = [c.active ?? 0, c.delayed ?? 0]
       return {
         waiting: active + (c.wait ?? 0) + (c.prioritized ?? 0) + delayed,
         beingSent: active,
@@ -84,56 +100,36 @@ export async function openRedisOutbox(
         deadLetters: c.failed ?? 0,
       }
     },
-    async list({ state, limit, offset = 0 }) {
-      if (state === 'dead') return (await queue.getFailed(offset, offset + limit - 1)).map((job) => entry(job, 'dead'))
-      const c = await counts()
-      const out: OutboxEntry[] = []
-      let skip = offset
-      for (const [type, as] of WAITING) {
-        const n = c[type] ?? 0
-        if (skip >= n || out.length >= limit) {
-          skip = Math.max(0, skip - n)
-          continue
-        }
-        const jobs = await queue.getJobs([type], skip, skip + limit - out.length - 1, true)
-        out.push(...jobs.map((job) => entry(job, as)))
-        skip = 0
-      }
-      return out
-    },
+    list: ({ state, limit, offset = 0 }) =>
+      page(
+        STATES.filter(([, as]) => (as === 'dead') === (state === 'dead')),
+        limit,
+        offset,
+      ),
     async find(orderIdOrId) {
-      const out: OutboxEntry[] = []
-      for (const [type, as] of [...WAITING, ['failed', 'dead'] as const]) {
-        for (let start = 0; ; start += PAGE) {
-          const jobs = await queue.getJobs([type], start, start + PAGE - 1, true)
-          for (const job of jobs)
-            if (job.data.orderId === orderIdOrId || job.id === orderIdOrId) out.push(entry(job, as))
-          if (jobs.length < PAGE) break
-        }
-      }
-      return out
+      const all = await page([...STATES], Number.MAX_SAFE_INTEGER, 0)
+      return all.filter((e) => e.orderId === orderIdOrId || e.id === orderIdOrId)
     },
     /**
-     * Pages of dead letters back to waiting, due now, attempts reset, each only as large as keeps what
-     * waits under half of `maxSize` (the rest is the shops' room for live orders); between pages it
-     * waits for the shops to deliver, at most `roomWaitMs` without room. One whose order was stored
-     * again since stays dead.
+     * Dead letters back to waiting (due now, attempts reset) in pages that keep what waits under half of
+     * `maxSize`, the rest being the shops' room for live orders; between pages it waits for the shops
+     * to deliver, at most `roomWaitMs` without room. One whose order was stored again since stays dead.
      */
     async retry(ids) {
       const left = ids === undefined ? undefined : [...new Set(ids)]
       const tried = new Set<string>()
-      let moved = 0
-      for (let since = Date.now(); ;) {
+      let [moved, since] = [0, Date.now()]
+      for (;;) {
         const c = await counts()
         const room = Math.min(PAGE, Math.floor(maxSize / 2) - (c.wait ?? 0) - (c.prioritized ?? 0) - (c.delayed ?? 0))
+        if (room <= 0 && Date.now() - since > roomWaitMs) return moved
         if (room <= 0) {
-          if (Date.now() - since > roomWaitMs) return moved
           await new Promise((resolve) => setTimeout(resolve, 200))
           continue
         }
-        const page = (await dead(left?.splice(0, room), room)).filter((job) => !tried.has(String(job.id)))
-        if (page.length === 0 && (left === undefined || left.length === 0)) return moved
-        for (const job of page) {
+        const jobs = (await dead(left?.splice(0, room), room)).filter((job) => !tried.has(String(job.id)))
+        if (jobs.length === 0 && !left?.length) return moved
+        for (const job of jobs) {
           tried.add(String(job.id))
           if (job.deduplicationId && (await queue.getDeduplicationJobId(job.deduplicationId)) !== null) continue
           await job.updateData({ ...job.data, attempts: 0 })

@@ -110,7 +110,7 @@ export function runWorker(options: RunWorkerOptions, deps: RunWorkerDeps = {}): 
       return { sent: c.sent, failed: c.failed, retried: c.retried, inFlight, state, limit }
     },
     queueStats: () => store.queueStats(),
-    connected: ({ timeoutMs = 10_000 } = {}) => store.queue?.connected(timeoutMs) ?? Promise.resolve(),
+    connected: ({ timeoutMs = 10_000 } = {}) => store.queue()?.connected(timeoutMs) ?? Promise.resolve(),
   }
 }
 

@@ -1,10 +1,10 @@
 /**
- * `redisStore()`: a store that brings its own engine. Its engine enqueues through `queue.ts` and,
- * with `worker: true` (and in `runWorker()`), delivers through BullMQ's `Worker` (`worker.ts`).
- * Why BullMQ's public API only: docs/decisions/0003-bullmq-public-api.md.
+ * `redisStore()`: a store that brings its own engine. The engine enqueues through `queue.ts` and, with
+ * `worker: true` (and in `runWorker()`), delivers through BullMQ's `Worker` (`worker.ts`). Why BullMQ's
+ * public API only: docs/decisions/0003-bullmq-public-api.md.
  */
 import type { Engine, EngineParts } from '../delivery/engine'
-import type { SelfDeliveringStore, StoreCounts } from '../stores/contracts'
+import type { SelfDeliveringStore } from '../stores/contracts'
 import { loadRedisModules, type ModuleLoader } from './load'
 import { resolveRedisStoreOptions, type RedisStoreOptions } from './options'
 import { openQueue, type QueueStats, type TouchpointQueue } from './queue'
@@ -12,13 +12,12 @@ import { startWorker, type DeliveryWorker, type WorkerTimings } from './worker'
 
 /** A Redis store: its own engine, and the queue-wide counts. */
 export interface RedisTouchpointStore extends SelfDeliveringStore {
-  /** Queue-wide counts read from Redis (all instances); rejects while Redis is unreachable or does not answer within 5 s. */
+  /** Queue-wide counts from Redis (all instances); rejects while Redis is unreachable or does not answer within 5 s. */
   queueStats(): Promise<QueueStats>
 }
 
-/** Knobs for tests, benchmarks and `runWorker()`; not public options. */
+/** Knobs for tests, benchmarks and `runWorker()`, not public options: the poll (1 s by default), the loader. */
 export interface RedisStoreInternals extends WorkerTimings {
-  /** How often the queue-wide counts and pause are read. Defaults to 1 s. */
   readonly pollMs?: number
   readonly load?: ModuleLoader
 }
@@ -39,30 +38,23 @@ export function redisStore(options: RedisStoreOptions): RedisTouchpointStore {
 export function createRedisStore(
   input: RedisStoreOptions,
   internals: RedisStoreInternals = {},
-): RedisTouchpointStore & { readonly queue: TouchpointQueue | undefined } {
+): RedisTouchpointStore & { queue(): TouchpointQueue | undefined } {
   const options = resolveRedisStoreOptions(input)
   const modules = loadRedisModules('redisStore', internals.load)
   let q: TouchpointQueue | undefined
-  const none: StoreCounts = { waiting: 0, deadLetters: 0 }
   return {
     kind: 'redis',
     durable: true,
-    get queue() {
-      return q
-    },
-    counts: () => q?.counts() ?? none,
+    /** The queue once started (`runWorker()` waits on its connection). */
+    queue: () => q,
+    counts: () => q?.counts() ?? { waiting: 0, deadLetters: 0 },
     queueStats: () =>
       q?.stats() ?? Promise.reject(new Error('the Redis store is not started: pass it to the middleware')),
-    start(parts) {
-      if (q !== undefined) throw new Error('a Redis store serves one middleware: make one redisStore() per middleware')
+    start(parts: EngineParts): Engine {
+      if (q !== undefined) throw new Error('a Redis store serves one middleware: make a redisStore() for each')
       const { logger, maxSize, dedupeWindowMs } = parts.context
-      q = openQueue(modules, options, {
-        logger,
-        maxSize,
-        dedupeWindowMs,
-        pollMs: internals.pollMs ?? 1000,
-        now: parts.clock.now,
-      })
+      const pollMs = internals.pollMs ?? 1000
+      q = openQueue(modules, options, { logger, maxSize, dedupeWindowMs, pollMs, now: () => parts.clock.now() })
       return redisEngine(q, options.worker ? startWorker(modules, options, q, parts, internals) : undefined, parts)
     },
   }
@@ -75,17 +67,17 @@ function redisEngine(
 ): Engine {
   let stopping: Promise<{ abandoned: number; persisted: number }> | undefined
   let flushing: Promise<void> | undefined
-  const busy = (): boolean => q.storing > 0 || deliverer.inFlight > 0 || (worker?.busy ?? 0) > 0
-  /** Polls until `done()`; with `empty`, until the shared queue holds nothing either (when this process delivers). */
+  const sleep = (ms: number): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, ms).unref())
+  const busy = (): boolean => q.storing() > 0 || deliverer.inFlight > 0 || (worker?.busy() ?? 0) > 0
+  /** Polls until nothing of this process is being stored or sent; `empty`: nor waits in the queue it delivers. */
   const until = async (empty: boolean): Promise<void> => {
-    for (;;) {
-      if (stopping !== undefined) return
+    while (stopping === undefined) {
       if (!busy()) {
         if (!empty || worker === undefined) return
         const s = await q.stats().catch(() => undefined)
         if (s !== undefined && s.waiting + s.delayed + s.active === 0 && !busy()) return
       }
-      await new Promise((resolve) => setTimeout(resolve, 50).unref())
+      await sleep(50)
     }
   }
   return {
@@ -98,37 +90,24 @@ function redisEngine(
           else if (result !== 'added')
             ledger.dropped(result === 'full' ? 'queue_full' : 'store_unavailable', touchpoint)
         },
-        (error: unknown) => {
-          q.logError('add', error)
-          ledger.dropped('store_error', touchpoint)
-        },
+        (error: unknown) => void (q.logError('add', error), ledger.dropped('store_error', touchpoint)),
       )
     },
-    flush() {
-      flushing ??= until(true).finally(() => (flushing = undefined))
-      return flushing
-    },
-    settleInFlight() {
-      worker?.drain()
-      return until(false)
-    },
-    stop() {
-      stopping ??= (async () => {
-        const cut = deliverer.stop()
-        await worker?.stop(cut)
-        // What is left for the next start, read again (a second at most: Redis may not answer).
-        await Promise.race([q.refresh(), new Promise((resolve) => setTimeout(resolve, 1000).unref())])
+    flush: () => (flushing ??= until(true).finally(() => (flushing = undefined))),
+    settleInFlight: () => (worker?.drain(), until(false)),
+    stop: () =>
+      (stopping ??= (async () => {
+        await worker?.stop(deliverer.stop())
+        await Promise.race([q.refresh(), sleep(1000)]) // what is left for the next start (Redis may not answer)
         const persisted = q.counts().waiting
         await q.close()
         return { abandoned: 0, persisted }
-      })()
-      return stopping
-    },
+      })()),
     pendingOrderIds: (limit) => deliverer.inFlightOrderIds(limit),
     stats: () => ({
-      queued: q.storing,
+      queued: q.storing(),
       inFlight: deliverer.inFlight,
-      state: worker?.state ?? deliverer.state,
+      state: worker?.state() ?? deliverer.state,
       limit: deliverer.limit,
     }),
   }

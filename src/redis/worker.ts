@@ -1,11 +1,10 @@
 /**
  * Delivery from the shared queue: a BullMQ `Worker` whose processor is `deliver()`. BullMQ fetches,
  * locks, and brings back the jobs of a process that died (stalled jobs); the processor turns each
- * settlement into BullMQ's terms: delivered → completed (removed), failed → `UnrecoverableError`
- * (a dead letter), retry → `moveToDelayed` + `DelayedError`, released → `RateLimitError` (back to
- * the queue, unattempted). An outage pause becomes the queue's rate limit, so every process pauses;
- * a process whose own deliveries did not fail probes one at a time after such a pause. The
- * worker's `concurrency` follows the deliverer's limit.
+ * settlement into BullMQ's terms: delivered → completed (removed), failed → `UnrecoverableError` (a
+ * dead letter), retry → `moveToDelayed` + `DelayedError`, released → `RateLimitError` (back to the
+ * queue, unattempted). An outage pause becomes the queue's rate limit, so every process pauses; a
+ * process whose own requests did not fail then probes one at a time. `concurrency` follows the limit.
  */
 import type { Job } from 'bullmq'
 import type { EngineParts } from '../delivery/engine'
@@ -15,22 +14,13 @@ import { openConnection, type RedisModules } from './load'
 import type { ResolvedRedisStoreOptions } from './options'
 import { bounded, LIMITER, QUEUE_NAME, type JobData, type TouchpointQueue } from './queue'
 
-/** Knobs for tests and `runWorker()`: how long a job's lock lasts, how often stalled jobs are looked for (30 s each by default). */
+/** How long a job's lock lasts, and how often stalled jobs are looked for (30 s each by default). */
 export interface WorkerTimings {
   readonly lockDurationMs?: number
   readonly stalledIntervalMs?: number
 }
 
-export interface DeliveryWorker {
-  /** Processors between a fetch and the end of their settlement in Redis. */
-  readonly busy: number
-  /** The deliverer's state, or this process's view of a queue-wide pause another process started. */
-  readonly state: OutageState
-  /** Takes no new job; those waiting for a slot go back to the queue. */
-  drain(): void
-  /** Gives the jobs of `cut` (in flight, stopped) back to the queue, then closes, bounded. */
-  stop(cut: readonly StoredTouchpoint[]): Promise<void>
-}
+export type DeliveryWorker = ReturnType<typeof startWorker>
 
 export function startWorker(
   modules: RedisModules,
@@ -38,23 +28,16 @@ export function startWorker(
   q: TouchpointQueue,
   { deliverer, clock }: EngineParts,
   timings: WorkerTimings,
-): DeliveryWorker {
+) {
   const { Worker, DelayedError, UnrecoverableError } = modules
   const connection = openConnection(modules, options.connection, 'worker')
   const held = new Map<StoredTouchpoint, { job: Job<JobData>; token: string }>()
   const waiters: (() => void)[] = []
-  let draining = false
-  let busy = 0
-  /** The end of the latest queue-wide pause this process knows of. */
-  let sharedUntil = 0
-  /** Another process's pause ended: one request at a time here until one is delivered. */
-  let gate = false
+  let [draining, busy, sharedUntil, gate] = [false, 0, 0, false]
 
+  /** How long the queue stays paused for this process: a pause of its own, or another's (then it probes after). */
   const pauseLeft = (): number => {
-    if (q.pausedUntil > sharedUntil) {
-      sharedUntil = q.pausedUntil
-      gate ||= deliverer.state === 'open'
-    }
+    if (q.pausedUntil() > sharedUntil) [sharedUntil, gate] = [q.pausedUntil(), gate || deliverer.state === 'open']
     return Math.max(sharedUntil, deliverer.state === 'paused' ? deliverer.resumesAt() : 0) - clock.now()
   }
   const mayStart = (): boolean =>
@@ -64,23 +47,20 @@ export function startWorker(
     const limit = Math.max(1, deliverer.limit)
     if (!draining && worker.concurrency !== limit) worker.concurrency = limit
   }
-  /** A pause of this process's deliverer, shared through the queue's rate limit unless a longer one is set. */
+  /** Shares a pause of this process's deliverer as the queue's rate limit, unless a longer one is set. */
   const sharePause = async (): Promise<void> => {
     const until = deliverer.resumesAt()
     if (deliverer.state !== 'paused' || until <= sharedUntil) return
     sharedUntil = until
-    const ms = until - clock.now()
-    if ((await q.queue.getRateLimitTtl(LIMITER.max)) < ms) await q.queue.rateLimit(ms)
+    if ((await q.queue.getRateLimitTtl(LIMITER.max)) < until - clock.now()) await q.queue.rateLimit(until - clock.now())
   }
-
-  /** What to throw to BullMQ for a settlement, once Redis holds what the next attempt needs (rejects if Redis fails). */
+  /** What to throw to BullMQ, once Redis holds what the next attempt needs (rejects if Redis fails). */
   const settle = async (job: Job<JobData>, token: string, settlement: Settlement): Promise<Error | undefined> => {
     if (settlement.kind === 'delivered') return void (gate = false)
     if (settlement.kind === 'released') return Worker.RateLimitError()
     await job.updateData({ ...job.data, attempts: settlement.attempts })
     if (settlement.kind === 'failed') {
-      // Its order may come again (the dedupe id would otherwise be kept for the dedupe window).
-      await job.removeDeduplicationKey()
+      await job.removeDeduplicationKey() // its order may come again
       return new UnrecoverableError(settlement.reason)
     }
     await sharePause().catch((error: unknown) => q.logError('pause', error))
@@ -119,28 +99,24 @@ export function startWorker(
     limiter: { ...LIMITER },
     lockDuration: timings.lockDurationMs ?? 30_000,
     stalledInterval: timings.stalledIntervalMs ?? 30_000,
-    // A touchpoint cannot crash its worker: a job whose process died is always sent again.
-    maxStalledCount: 1000,
+    maxStalledCount: 1000, // a touchpoint cannot crash its worker: one whose process died is always sent again
     runRetryDelay: 1000,
     drainDelay: 5,
   })
   worker.on('error', (error: unknown) => draining || q.logError('worker', error))
   deliverer.onWake(wake)
 
+  const drain = (): void => void ((draining = true), wake())
   return {
-    get busy() {
-      return busy
-    },
-    get state() {
-      if (deliverer.state !== 'open') return deliverer.state
-      return pauseLeft() > 0 ? 'paused' : gate ? 'probing' : 'open'
-    },
-    drain() {
-      draining = true
-      wake()
-    },
-    async stop(cut) {
-      this.drain()
+    drain,
+    /** Processors between a fetch and the end of their settlement in Redis. */
+    busy: () => busy,
+    /** The deliverer's state, or this process's view of a queue-wide pause another process started. */
+    state: (): OutageState =>
+      deliverer.state !== 'open' ? deliverer.state : pauseLeft() > 0 ? 'paused' : gate ? 'probing' : 'open',
+    /** Gives the jobs of `cut` (in flight, stopped) back to the queue, then closes, bounded. */
+    async stop(cut: readonly StoredTouchpoint[]): Promise<void> {
+      drain()
       const back = cut.flatMap((t) => held.get(t) ?? []).map(({ job, token }) => job.moveToWait(token))
       await bounded(Promise.allSettled(back), 'the release').catch(() => undefined)
       await bounded(worker.close(true), 'the worker close').catch(() => undefined)
@@ -152,12 +128,5 @@ export function startWorker(
 
 function touchpointOf(job: Job<JobData>): StoredTouchpoint {
   const { body, orderId, receivedAt, attempts } = job.data
-  return {
-    id: String(job.id),
-    body: String(body),
-    orderId: typeof orderId === 'string' ? orderId : undefined,
-    dedupeKey: undefined,
-    receivedAt: typeof receivedAt === 'number' ? receivedAt : job.timestamp,
-    attempts: typeof attempts === 'number' ? attempts : 0,
-  }
+  return { id: String(job.id), body, orderId, dedupeKey: undefined, receivedAt, attempts: attempts ?? 0 }
 }

@@ -11,7 +11,7 @@ export interface InProcessShop {
   readonly touchpoint: TouchpointMiddleware
   readonly store: RedisTouchpointStore
   /** Posts one order; resolves once it is answered (201). */
-  order(id: string): Promise<void>
+  readonly order: (id: string) => Promise<void>
 }
 
 export const API_KEY = 'secret-api-key-for-redis'
