@@ -100,11 +100,11 @@ describeRedis('a shop killed during an outage', () => {
         }
       },
     })
-    // Acknowledged: every order of the survivor's; the killed shop's but those it was answering as it died.
-    const mine = sent.filter((s) => s.target === 'survivor')
-    expect(mine.every((s) => s.status === 201)).toBe(true)
-    const theirs = sent.filter((s) => s.target === 'doomed' && s.status === 201)
-    expect(sent.length - mine.length - theirs.length).toBeLessThanOrEqual(RATE) // a second of orders at most
+    // Acknowledged (201): nearly all; not those the killed shop was answering as it died.
+    const acked = sent.filter((s) => s.status === 201)
+    expect(acked.length).toBeGreaterThan(COUNT - RATE)
+    const mine = acked.filter((s) => s.target === 'survivor')
+    const theirs = acked.filter((s) => s.target === 'doomed')
 
     // The survivor's orders: each within 10 s of the API's return (or of its answer, if later).
     await waitFor(() => mine.every((s) => delivered.has(s.id)), "the survivor's orders delivered", 60_000)
