@@ -259,7 +259,7 @@ async function main(): Promise<void> {
   const began = Date.now()
 
   const cpu = rounds<LoadRun>()
-  for (let r = 0; r < plan.cpuRounds; r++) {
+  for (let r = 0; r < (only && only !== 'cpu' ? 0 : plan.cpuRounds); r++) {
     for (const store of rotated(r, chosen([...STORES, ...FLOORS]))) {
       const run = await loadRun(store, 500, plan.warmS, plan.measureS, `cpu${r}${store}`)
       cpu[store].push(run)

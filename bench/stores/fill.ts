@@ -24,6 +24,8 @@ async function fillRedis(): Promise<number> {
     connection: process.env.BENCH_REDIS_URL as string,
     prefix: process.env.BENCH_REDIS_PREFIX as string,
     worker: false,
+    // Every add is made before the connection is up: they wait in the local buffer until it is.
+    localBufferSize: 1_000_000,
   })
   const options = resolveOptions({
     apiKey: 'bench',
