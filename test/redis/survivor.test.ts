@@ -12,13 +12,18 @@ jest.setTimeout(180_000)
 
 const shared = useSharedRedis()
 
-/** The fixture's settings (test/redis/fixtures/redis-shop.ts): the longest pause, the lock, the poll. */
-const MAX_PAUSE_MS = 1000
-const LOCK_MS = 2000
-const POLL_MS = 250
-const COUNT = 1600
-const RATE = 200
-const API_BACK_AT = 1200
+/**
+ * The fixture's settings (test/redis/fixtures/redis-shop.ts: the longest pause, the lock, the poll),
+ * and the run: orders, orders per second, the order at which the API comes back.
+ */
+const { MAX_PAUSE_MS, LOCK_MS, POLL_MS, COUNT, RATE, API_BACK_AT } = {
+  MAX_PAUSE_MS: 1000,
+  LOCK_MS: 2000,
+  POLL_MS: 250,
+  COUNT: 1600,
+  RATE: 200,
+  API_BACK_AT: 1200,
+}
 
 interface Stats {
   state: 'open' | 'paused' | 'probing'
@@ -27,6 +32,7 @@ interface Stats {
   failed: number
   inFlight: number
   queued: number
+  mapping: number
   store: { waiting: number }
 }
 
@@ -82,7 +88,8 @@ describeRedis('a shop killed during an outage', () => {
           : { port: survivor.port, target: 'survivor' },
       at: async (i) => {
         if (i === killAt) {
-          // What the doomed shop had not yet handed to Redis, as it counted it just before the kill.
+          // What the doomed shop had not yet handed to Redis (being mapped, being stored or in its local
+          // buffer), as it counted it just before the kill.
           const s = await getJson<Stats>(doomed.port, '/stats')
           const sampledAt = Date.now()
           dead = doomed
