@@ -4,8 +4,9 @@
  * entry so that only shops that use it need bullmq and ioredis (optional peer dependencies).
  */
 export { redisStore } from './redis/store'
-export type { RedisTouchpointStore, QueueStats } from './redis/store'
+export type { RedisTouchpointStore } from './redis/store'
+export type { QueueStats } from './redis/queue'
 export { REDIS_STORE_DEFAULTS } from './redis/options'
 export type { RedisStoreOptions, RedisConnection } from './redis/options'
-export { runWorker } from './redis/worker'
-export type { RunWorkerOptions, TouchpointWorker, WorkerStats } from './redis/worker'
+export { runWorker } from './redis/run-worker'
+export type { RunWorkerOptions, TouchpointWorker, WorkerStats } from './redis/run-worker'

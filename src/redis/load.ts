@@ -1,102 +1,90 @@
 /**
- * Loads the optional peers bullmq and ioredis when a Redis store or worker is made (never at import
- * time, so `express-transactionale/redis` can be imported without them), and opens ioredis
+ * Loads the optional peers bullmq and ioredis when a Redis store, worker or outbox is made (never at
+ * import time, so `express-transactionale/redis` imports without them), and opens the ioredis
  * connections with the settings each role needs.
  */
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import type * as BullMQ from 'bullmq'
-import type IORedisDefault from 'ioredis'
+import type IORedis from 'ioredis'
 import type { RedisOptions } from 'ioredis'
 import { redisConfigError, type RedisConnection } from './options'
 
-/** The parts of bullmq and ioredis the store uses. */
+/** The parts of bullmq and ioredis the Redis store uses: public API only. */
 export interface RedisModules {
   readonly Queue: typeof BullMQ.Queue
   readonly Worker: typeof BullMQ.Worker
-  readonly Job: typeof BullMQ.Job
   readonly UnrecoverableError: typeof BullMQ.UnrecoverableError
-  readonly Redis: typeof IORedisDefault
+  readonly DelayedError: typeof BullMQ.DelayedError
+  readonly Redis: typeof IORedis
 }
 
 /** Loads one module by name (tests pass one that fails). */
 export type ModuleLoader = (name: 'bullmq' | 'ioredis') => unknown
 
-/**
- * Requires from beside this file, so the shop's copy is found wherever our package is installed;
- * tsup's shims give the ESM build a `__filename`.
- */
-const defaultLoader: ModuleLoader = (name) => {
-  const from = typeof __filename === 'string' ? __filename : join(process.cwd(), 'index.js')
-  return createRequire(from)(name)
-}
-
-const INSTALL = 'npm install bullmq ioredis'
+// From beside this file, so the shop's copy is found; tsup's shims give the ESM build a `__filename`.
+const defaultLoader: ModuleLoader = (name) =>
+  createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'index.js'))(name)
 
 /** Loads bullmq and ioredis, or throws a `TouchpointConfigError` (`ERR_TOUCHPOINT_REDIS`) saying what to install. */
 export function loadRedisModules(where: string, load: ModuleLoader = defaultLoader): RedisModules {
-  const bullmq = loadOne(where, 'bullmq', load) as typeof BullMQ
-  const ioredis = loadOne(where, 'ioredis', load) as { default?: typeof IORedisDefault } & typeof IORedisDefault
-  return {
-    Queue: bullmq.Queue,
-    Worker: bullmq.Worker,
-    Job: bullmq.Job,
-    UnrecoverableError: bullmq.UnrecoverableError,
-    Redis: ioredis.default ?? ioredis,
+  const one = (name: 'bullmq' | 'ioredis'): unknown => {
+    try {
+      return load(name)
+    } catch (error) {
+      const code = (error as { code?: unknown } | null)?.code
+      const why =
+        code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND' ? 'is not installed' : 'could not be loaded'
+      const message = `needs ${name}, an optional peer dependency that ${why}: run \`npm install bullmq ioredis\``
+      throw redisConfigError([{ option: where, message }])
+    }
   }
-}
-
-function loadOne(where: string, name: 'bullmq' | 'ioredis', load: ModuleLoader): unknown {
-  try {
-    return load(name)
-  } catch (error) {
-    const code = (error as { code?: unknown } | null)?.code
-    const missing = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND'
-    throw redisConfigError([
-      {
-        option: where,
-        message: missing
-          ? `needs ${name}, an optional peer dependency that is not installed: run \`${INSTALL}\` (bullmq 6 and ioredis)`
-          : `could not load ${name} (${error instanceof Error ? error.message.slice(0, 200) : typeof error}): reinstall it with \`${INSTALL}\``,
-      },
-    ])
-  }
-}
-
-/** What a connection is for: enqueueing (fails fast while Redis is down) or claiming (waits for it). */
-export type ConnectionRole = 'producer' | 'worker'
-
-/** Reconnects quickly after a Redis restart: 100 ms, doubling, at most 2 s apart. */
-export function reconnectDelay(times: number): number {
-  return Math.min(50 * 2 ** Math.min(times, 6), 2000)
+  const bullmq = one('bullmq') as typeof BullMQ
+  const ioredis = one('ioredis') as { default?: typeof IORedis } & typeof IORedis
+  const { Queue, Worker, UnrecoverableError, DelayedError } = bullmq
+  return { Queue, Worker, UnrecoverableError, DelayedError, Redis: ioredis.default ?? ioredis }
 }
 
 /**
- * Opens one ioredis connection. The producer's commands fail at once while Redis is down (the store
- * then holds touchpoints in its local buffer); the worker's wait for the reconnection, as BullMQ
- * requires of a worker (`maxRetriesPerRequest: null`).
+ * Opens one ioredis connection. A producer's commands fail at once while Redis is down (adds then
+ * wait in the local buffer); a worker's wait for the reconnection, as BullMQ requires of a worker.
+ * Both reconnect 100 ms after a loss, doubling, at most 2 s apart.
  */
 export function openConnection(
   modules: RedisModules,
   connection: RedisConnection,
-  role: ConnectionRole,
-): IORedisDefault {
+  role: 'producer' | 'worker',
+): IORedis {
+  const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000)
   const overrides: RedisOptions =
     role === 'producer'
-      ? {
-          enableOfflineQueue: false,
-          autoResendUnfulfilledCommands: false,
-          maxRetriesPerRequest: 1,
-          retryStrategy: reconnectDelay,
-          connectionName: 'transactionale-producer',
-        }
-      : { maxRetriesPerRequest: null, retryStrategy: reconnectDelay, connectionName: 'transactionale-worker' }
+      ? { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1, retryStrategy }
+      : { maxRetriesPerRequest: null, retryStrategy }
+  const options = { ...overrides, connectionName: `transactionale-${role}` }
   // ioredis's constructor types do not accept its own RedisOptions under exactOptionalPropertyTypes.
   const client =
     typeof connection === 'string'
-      ? new modules.Redis(connection, overrides as never)
-      : new modules.Redis({ ...connection, ...overrides } as never)
-  // ioredis emits 'error' on every failed reconnection: the store reports outages itself.
-  client.on('error', () => undefined)
+      ? new modules.Redis(connection, options as never)
+      : new modules.Redis({ ...connection, ...options } as never)
+  client.on('error', () => undefined) // every failed reconnection emits one: the store reports outages itself
   return client
+}
+
+/** Resolves once `client` is ready; rejects at once on an error `fatal` matches, else after `ms` with the last error seen. */
+export function whenReady(client: IORedis, ms: number, fatal: RegExp): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let last = ''
+    const done = (error?: Error): void => {
+      clearTimeout(timer)
+      client.off('ready', done).off('error', failed)
+      return error === undefined ? resolve() : reject(error)
+    }
+    const failed = (error: unknown): void => {
+      last = error instanceof Error ? error.message : String(error)
+      if (fatal.test(last)) done(new Error(last))
+    }
+    const timer = setTimeout(() => done(new Error(`no answer within ${ms / 1000} s${last && ` (${last})`}`)), ms)
+    if (client.status === 'ready') done()
+    else client.on('ready', done).on('error', failed)
+  })
 }

@@ -1,143 +1,132 @@
 /**
- * `runWorker()`: a process that only delivers. It builds the same delivery parts as the middleware
- * (HTTP client, ledger, pump with its outage and retry policy) over a Redis store, validating the
- * delivery options with the middleware's own parsers, and claims what the shops enqueue.
+ * Delivery from the shared queue: a BullMQ `Worker` whose processor is `deliver()`. BullMQ fetches,
+ * locks, and brings back the jobs of a process that died (stalled jobs); the processor turns each
+ * settlement into BullMQ's terms: delivered → completed (removed), failed → `UnrecoverableError` (a
+ * dead letter), retry → `moveToDelayed` + `DelayedError`, released → `RateLimitError` (back to the
+ * queue, unattempted). An outage pause becomes the queue's rate limit, so every process pauses; a
+ * process whose own requests did not fail then probes one at a time. `concurrency` follows the limit.
  */
-import { assembleDelivery, closeTimeout, type CloseSummary } from '../delivery/assemble'
+import type { Job } from 'bullmq'
+import type { EngineParts } from '../delivery/engine'
 import type { OutageState } from '../delivery/outage'
-import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
-import type { HttpClient } from '../http-client'
-import type { LedgerCounts } from '../ledger'
-import type { CloseOptions } from '../middleware'
-import { reportUnknownKeys } from '../did-you-mean'
-import { DEFAULTS, OPTION_TABLE, type Options, type ResolvedOptions } from '../options'
-import type { Clock } from '../types'
-import { REDIS_OPTION_PARSERS, redisProblem, type RedisConnection } from './options'
-import { createRedisStore, type QueueStats, type RedisStoreInternals } from './store'
+import type { Settlement, StoredTouchpoint } from '../stores/contracts'
+import { openConnection, type RedisModules } from './load'
+import type { ResolvedRedisStoreOptions } from './options'
+import { bounded, LIMITER, QUEUE_NAME, type JobData, type TouchpointQueue } from './queue'
 
-/** Options of {@link runWorker}: where the queue is, and the middleware's delivery options. */
-export interface RunWorkerOptions extends Pick<
-  Options,
-  'endpoint' | 'timeoutMs' | 'retry' | 'queue' | 'logger' | 'hooks'
-> {
-  /** The shop's Transactionale API key. Required. */
-  apiKey: string
-  /** The Redis of the shops' `redisStore()`: a URL or ioredis options. Required. */
-  connection: RedisConnection
-  /** The shops' `prefix`. Defaults to `'transactionale'`. */
-  prefix?: string
+/** How long a job's lock lasts, and how often stalled jobs are looked for (30 s each by default). */
+export interface WorkerTimings {
+  readonly lockDurationMs?: number
+  readonly stalledIntervalMs?: number
 }
 
-/** What a worker has done (this process only), and its delivery state. */
-export interface WorkerStats extends Pick<LedgerCounts, 'sent' | 'failed' | 'retried'> {
-  /** HTTP attempts under way. */
-  inFlight: number
-  /** `open`, `paused` or `probing`. */
-  state: OutageState
-  /** Requests allowed in flight now. */
-  limit: number
-}
+export type DeliveryWorker = ReturnType<typeof startWorker>
 
-/** A running worker. */
-export interface TouchpointWorker {
-  /**
-   * Stops claiming, waits up to `timeoutMs` (default 10000) for the requests in flight, gives back
-   * what is left (it stays queued in Redis, `persisted`) and closes the connections. Never rejects.
-   */
-  close(options?: CloseOptions): Promise<CloseSummary>
-  /** This process's counts; synchronous. */
-  stats(): WorkerStats
-  /** Queue-wide counts, read from Redis; rejects while Redis is unreachable or does not answer within 5 s. */
-  queueStats(): Promise<QueueStats>
-}
+export function startWorker(
+  modules: RedisModules,
+  options: ResolvedRedisStoreOptions,
+  q: TouchpointQueue,
+  { deliverer, clock }: EngineParts,
+  timings: WorkerTimings,
+) {
+  const { Worker, DelayedError, UnrecoverableError } = modules
+  const connection = openConnection(modules, options.connection, 'worker')
+  const held = new Map<StoredTouchpoint, { job: Job<JobData>; token: string }>()
+  const waiters: (() => void)[] = []
+  let [draining, busy, sharedUntil, gate] = [false, 0, 0, false]
 
-/** Replaceable parts, for tests. */
-export interface RunWorkerDeps {
-  readonly send?: HttpClient
-  readonly clock?: Clock
-  readonly internals?: RedisStoreInternals
-}
+  /** How long the queue stays paused for this process: a pause of its own, or another's (then it probes after). */
+  const pauseLeft = (): number => {
+    if (q.pausedUntil() > sharedUntil) [sharedUntil, gate] = [q.pausedUntil(), gate || deliverer.state === 'open']
+    return Math.max(sharedUntil, deliverer.state === 'paused' ? deliverer.resumesAt() : 0) - clock.now()
+  }
+  const mayStart = (): boolean =>
+    (!gate || deliverer.inFlight === 0) && deliverer.freeSlots(q.counts().waiting + waiters.length) > 0
+  const wake = (): void => {
+    for (const resolve of waiters.splice(0)) resolve()
+    const limit = Math.max(1, deliverer.limit)
+    if (!draining && worker.concurrency !== limit) worker.concurrency = limit
+  }
+  /** Shares a pause of this process's deliverer as the queue's rate limit, unless a longer one is set. */
+  const sharePause = async (): Promise<void> => {
+    const until = deliverer.resumesAt()
+    if (deliverer.state !== 'paused' || until <= sharedUntil) return
+    sharedUntil = until
+    if ((await q.queue.getRateLimitTtl(LIMITER.max)) < until - clock.now()) await q.queue.rateLimit(until - clock.now())
+  }
+  /** What to throw to BullMQ, once Redis holds what the next attempt needs (rejects if Redis fails). */
+  const settle = async (job: Job<JobData>, token: string, settlement: Settlement): Promise<Error | undefined> => {
+    if (settlement.kind === 'delivered') return void (gate = false)
+    if (settlement.kind === 'released') return Worker.RateLimitError()
+    await job.updateData({ ...job.data, attempts: settlement.attempts })
+    if (settlement.kind === 'failed') {
+      await job.removeDeduplicationKey() // its order may come again
+      return new UnrecoverableError(settlement.reason)
+    }
+    await sharePause().catch((error: unknown) => q.logError('pause', error))
+    await job.moveToDelayed(settlement.dueAt, token)
+    return new DelayedError()
+  }
 
-const DELIVERY_OPTIONS = ['apiKey', 'endpoint', 'timeoutMs', 'retry', 'queue', 'logger', 'hooks'] as const
-const REDIS_OPTIONS = ['connection', 'prefix'] as const
-const KNOWN = [...DELIVERY_OPTIONS, ...REDIS_OPTIONS]
-
-type Report = (message: string, path?: string) => void
-type DeliverySettings = { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: ResolvedOptions[K] }
-
-/**
- * Starts a worker that delivers the touchpoints shops enqueue with `redisStore()` (typically shops
- * with `worker: false`), with the middleware's delivery policy: retries, the outage pause (shared by
- * every process on the queue) and the concurrency limit.
- *
- * @throws {TouchpointConfigError} when the options are wrong (every problem listed at once), or
- *   bullmq / ioredis is not installed.
- * @example
- * const worker = runWorker({ apiKey: process.env.TRANSACTIONALE_API_KEY!, connection: process.env.REDIS_URL! })
- * process.on('SIGTERM', () => void worker.close().then(() => process.exit(0)))
- */
-export function runWorker(options: RunWorkerOptions, deps: RunWorkerDeps = {}): TouchpointWorker {
-  const { settings, connection, prefix } = resolveWorkerOptions(options)
-  const store = createRedisStore({ connection, prefix, worker: true }, { wake: 'block', ...deps.internals })
-  const { ledger, pump, shutdown } = assembleDelivery(
-    {
-      ...settings,
-      logPersonalData: false,
-      // Used when dead letters are sent again: their orders count as seen for the shops' default window.
-      dedupe: { windowMs: DEFAULTS.dedupe.windowMs, maxEntries: DEFAULTS.dedupe.maxEntries, key: 'orderId' },
-    },
-    store,
-    deps,
-  )
-  let closing: Promise<CloseSummary> | undefined
-
-  return {
-    close(closeOptions = {}) {
-      // What is queued stays in Redis for the other workers: wait only for what is in flight.
-      closing ??= shutdown(closeTimeout(closeOptions.timeoutMs), pump.settleInFlight())
-      return closing
-    },
-    stats() {
-      const c = ledger.counts()
-      const p = pump.stats()
-      return {
-        sent: c.sent,
-        failed: c.failed,
-        retried: c.retried,
-        inFlight: p.inFlight,
-        state: p.state,
-        limit: p.limit,
+  const processor = async (job: Job<JobData>, token = ''): Promise<void> => {
+    busy++
+    try {
+      for (;;) {
+        // Back to the queue, unattempted: BullMQ waits out the queue's rate limit before it fetches again.
+        if (draining || pauseLeft() > 0) throw Worker.RateLimitError()
+        if (mayStart()) break
+        await new Promise<void>((resolve) => waiters.push(resolve))
       }
+      const t = touchpointOf(job)
+      held.set(t, { job, token })
+      const settlement = await deliverer.deliver(t)
+      held.delete(t)
+      wake()
+      // Redis failing mid-settlement: the job goes back (or, Redis gone, comes back once its lock expires).
+      const error = await settle(job, token, settlement).catch(
+        (e: unknown) => (q.logError('settle', e), Worker.RateLimitError()),
+      )
+      if (error !== undefined) throw error
+    } finally {
+      busy--
+    }
+  }
+
+  const worker = new Worker<JobData>(QUEUE_NAME, processor, {
+    connection,
+    prefix: options.prefix,
+    concurrency: Math.max(1, deliverer.limit),
+    limiter: { ...LIMITER },
+    lockDuration: timings.lockDurationMs ?? 30_000,
+    stalledInterval: timings.stalledIntervalMs ?? 30_000,
+    maxStalledCount: 1000, // a touchpoint cannot crash its worker: one whose process died is always sent again
+    runRetryDelay: 1000,
+    drainDelay: 5,
+  })
+  worker.on('error', (error: unknown) => draining || q.logError('worker', error))
+  deliverer.onWake(wake)
+
+  const drain = (): void => void ((draining = true), wake())
+  return {
+    drain,
+    /** Processors between a fetch and the end of their settlement in Redis. */
+    busy: () => busy,
+    /** The deliverer's state, or this process's view of a queue-wide pause another process started. */
+    state: (): OutageState =>
+      deliverer.state !== 'open' ? deliverer.state : pauseLeft() > 0 ? 'paused' : gate ? 'probing' : 'open',
+    /** Gives the jobs of `cut` (in flight, stopped) back to the queue, then closes, bounded. */
+    async stop(cut: readonly StoredTouchpoint[]): Promise<void> {
+      drain()
+      const back = cut.flatMap((t) => held.get(t) ?? []).map(({ job, token }) => job.moveToWait(token))
+      await bounded(Promise.allSettled(back), 'the release').catch(() => undefined)
+      await bounded(worker.close(true), 'the worker close').catch(() => undefined)
+      // QUIT answers after the commands before it (the last settlements); a Redis that does not answer is cut.
+      await bounded(connection.quit(), 'QUIT').catch(() => connection.disconnect())
     },
-    queueStats: () => store.queueStats(),
   }
 }
 
-/** Validates with the middleware's parsers (delivery options) and the store's (connection, prefix). */
-function resolveWorkerOptions(input: unknown): {
-  settings: DeliverySettings
-  connection: RedisConnection
-  prefix: string
-} {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new TouchpointConfigError([
-      redisProblem('runWorker', 'pass an object, e.g. runWorker({ apiKey, connection: process.env.REDIS_URL })'),
-    ])
-  }
-  const raw = input as Record<string, unknown>
-  const problems: ConfigProblem[] = []
-  reportUnknownKeys(raw, KNOWN, (key, message) =>
-    problems.push({ option: key, code: CONFIG_ERROR_CODES.unknown, message }),
-  )
-  const settings: Record<string, unknown> = {}
-  for (const name of DELIVERY_OPTIONS) {
-    const report: Report = (message, path = name) =>
-      void problems.push({ option: path, code: CONFIG_ERROR_CODES[name], message })
-    settings[name] = (OPTION_TABLE[name].parse as (value: unknown, report: Report) => unknown)(raw[name], report)
-  }
-  const redisReport = (name: string) => (message: string) => void problems.push(redisProblem(name, message))
-  const connection = REDIS_OPTION_PARSERS.connection(raw.connection, redisReport('connection'))
-  const prefix = REDIS_OPTION_PARSERS.prefix(raw.prefix, redisReport('prefix'))
-  if (problems.length > 0) throw new TouchpointConfigError(problems)
-  return { settings: settings as DeliverySettings, connection, prefix }
+function touchpointOf(job: Job<JobData>): StoredTouchpoint {
+  const { body, orderId, receivedAt, attempts } = job.data
+  return { id: String(job.id), body, orderId, dedupeKey: undefined, receivedAt, attempts: attempts ?? 0 }
 }

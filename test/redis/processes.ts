@@ -77,7 +77,9 @@ export function useSharedRedis(): SharedRedisTest {
   }
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
+// Idle sockets are closed before the shop closes them (its keep-alive timeout is 5 s): reusing one the
+// shop is closing would fail an order with a reset that is no fault of the shop.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64, timeout: 4000 })
 
 /** One order; resolves with the status (0 on a network error) and the body text. */
 export function postOrder(port: number, id: string): Promise<Reply> {

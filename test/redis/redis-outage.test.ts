@@ -1,16 +1,13 @@
 // Redis itself failing, with real processes and a private redis-server (AOF on): restarted during a
 // run, nothing is lost; stopped during checkouts, the responses do not change, touchpoints wait in
 // the shop's local buffer (the overflow dropped as store_unavailable) and are delivered once it is
-// back, with the outage and the recovery logged once each.
-import * as bullmq from 'bullmq'
-import IORedis from 'ioredis'
+// back, with the outage and the recovery logged once each; frozen (SIGSTOP), close() and
+// queueStats() still end within their deadlines.
 import pino from 'pino'
 import { LOG_MESSAGES } from '../../src/logger'
-import { createRedisStore } from '../../src/redis/store'
-import type { StoreContext } from '../../src/stores/store'
-import { systemClock } from '../../src/types'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { deliveredIds, getJson, postOrder, runLoad, startChild, trackReplies, waitFor, type Child } from './processes'
+import { inProcessShop, type InProcessShop } from './in-process-shop'
 import { describeOwnRedis, RedisServer, uniquePrefix } from './redis-server'
 
 jest.setTimeout(120_000)
@@ -42,15 +39,12 @@ async function shop(env: Record<string, string>): Promise<Child> {
 
 const messages = (child: Child): unknown[] => child.lines.map((l) => l.msg)
 
-/** What the middleware would open a store in this process with. */
-const storeContext = (logger: StoreContext['logger']): StoreContext => ({
-  maxSize: 1000,
-  dedupeWindowMs: 60_000,
-  dedupeMaxEntries: 1000,
-  leaseMs: 30_000,
-  clock: systemClock,
-  logger,
-})
+/** A shop in this process on `url` that only enqueues. */
+const enqueuing = (url: string, logger: pino.Logger): InProcessShop =>
+  inProcessShop(
+    { connection: url, prefix: uniquePrefix('frozen'), worker: false, internals: { pollMs: 60_000 } },
+    { endpoint: 'http://127.0.0.1:1', logger },
+  )
 
 describeOwnRedis('Redis failing', () => {
   test('Redis restarted (AOF) in the middle of 600 orders at 200/s over two shops: every order delivered', async () => {
@@ -107,108 +101,50 @@ describeOwnRedis('Redis failing', () => {
     expect(messages(roomy).filter((m) => m === LOG_MESSAGES.storeReachable[1])).toHaveLength(1)
   })
 
-  test('close() with a touchpoint back in the local buffer (its add never answered: Redis frozen) ends within its deadline (the connections cut), the touchpoint reported unavailable, not held until Redis answers', async () => {
+  test('close() with a touchpoint in the local buffer (its add never answered: Redis frozen) ends within its deadline (the connections cut), the touchpoint dropped as store_unavailable', async () => {
     const redis = await RedisServer.start()
     server = redis
     const lines: string[] = []
-    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(line) })
-    const store = createRedisStore(
-      { connection: redis.url, prefix: uniquePrefix('frozen'), worker: false },
-      { pollMs: 60_000 },
+    const { order, touchpoint } = enqueuing(
+      redis.url,
+      pino({ level: 'info' }, { write: (line: string) => void lines.push(line) }),
     )
     try {
-      await store.open(storeContext(logger))
+      await order('before')
+      await touchpoint.flush()
       redis.pause()
-      let result: string | undefined
-      void store
-        .add({ body: '{"order":"f"}', orderId: 'f', dedupeKey: 'f', receivedAt: Date.now() })
-        .then((r) => (result = r))
-      // Unanswered past its deadline, sent again, unanswered again: Redis counted unreachable, the
-      // touchpoint in the local buffer.
+      await order('frozen')
+      // Unanswered past its deadline: Redis counted unreachable, the touchpoint in the local buffer.
       await waitFor(
         () => lines.some((l) => l.includes(LOG_MESSAGES.storeUnavailable[1])),
         'Redis counted unreachable',
         20_000,
       )
-      expect(result).toBeUndefined()
+      expect(touchpoint.stats().queued).toBe(1)
       const started = Date.now()
-      await store.close()
-      // Closing unanswered (BullMQ's queue close, QUIT): the connections cut past the deadline (10 s).
+      const summary = await touchpoint.close()
       expect(Date.now() - started).toBeLessThan(13_000)
-      expect(result).toBe('unavailable')
+      expect(summary.dropped).toBe(1)
+      expect(touchpoint.stats().dropped.store_unavailable).toBe(1)
     } finally {
       redis.resume()
-      await Promise.race([store.close(), new Promise((resolve) => setTimeout(resolve, 6000).unref())])
     }
   }, 40_000)
 
   test('queueStats() on a Redis that does not answer (frozen) rejects within its deadline instead of hanging its caller', async () => {
     const redis = await RedisServer.start()
     server = redis
-    const store = createRedisStore(
-      { connection: redis.url, prefix: uniquePrefix('stats'), worker: false },
-      { pollMs: 60_000 },
-    )
+    const { store, touchpoint } = enqueuing(redis.url, pino({ level: 'silent' }))
     try {
-      await store.open(storeContext(pino({ level: 'silent' })))
+      await waitFor(async () => (await store.queueStats().catch(() => undefined)) !== undefined, 'Redis answering')
       expect(await store.queueStats()).toEqual({ waiting: 0, delayed: 0, active: 0, failed: 0 })
       redis.pause()
       const started = Date.now()
-      await expect(store.queueStats()).rejects.toThrow('did not settle in time')
+      await expect(store.queueStats()).rejects.toThrow('did not answer')
       expect(Date.now() - started).toBeLessThan(8000)
     } finally {
       redis.resume()
-      await store.close()
-    }
-  }, 40_000)
-
-  test('Redis gone while BullMQ sets the queue up (its version check unanswered): once Redis is back, the buffered touchpoints are enqueued', async () => {
-    const redis = await RedisServer.start()
-    server = redis
-    // BullMQ's own first command on the producer (INFO, without a callback: ioredis's ready check
-    // passes one), held until Redis is down, as on a loaded machine where Redis stops before it is
-    // answered.
-    let holdSetup: (() => Promise<void>) | undefined = () => redis.stop()
-    class SlowSetupRedis extends IORedis {
-      constructor(...args: ConstructorParameters<typeof IORedis>) {
-        super(...args)
-        if (this.options.connectionName !== 'transactionale-producer') return
-        const info = this.info.bind(this) as (...a: unknown[]) => Promise<string>
-        Object.assign(this, {
-          info: (...a: unknown[]): Promise<string> => {
-            const hold = holdSetup
-            if (a.length > 0 || hold === undefined) return info(...a)
-            holdSetup = undefined
-            return hold().then(() => info())
-          },
-        })
-      }
-    }
-    const store = createRedisStore(
-      { connection: redis.url, prefix: uniquePrefix('setup'), worker: false },
-      {
-        pollMs: 100,
-        connectWaitMs: 5000,
-        load: (name) => (name === 'bullmq' ? bullmq : { default: SlowSetupRedis }),
-      },
-    )
-    try {
-      await store.open(storeContext(pino({ level: 'silent' })))
-      expect(holdSetup).toBeUndefined()
-      const touchpoint = { body: '{"order":"a"}', orderId: 'a', dedupeKey: 'a', receivedAt: Date.now() }
-      let result: string | undefined
-      void store.add(touchpoint).then((r) => (result = r))
-      await new Promise((resolve) => setTimeout(resolve, 100))
-      expect(result).toBeUndefined() // buffered
-      expect(store.counts().waiting).toBe(0)
-
-      await redis.start()
-      await waitFor(() => result !== undefined, 'the buffered touchpoint enqueued', 15_000)
-      expect(result).toBe('added')
-      expect((await store.queueStats()).waiting).toBe(1)
-    } finally {
-      // Bounded: a store whose add went back to the buffer waits for it at close.
-      await Promise.race([store.close(), new Promise((resolve) => setTimeout(resolve, 6000).unref())])
+      await touchpoint.close()
     }
   }, 40_000)
 })

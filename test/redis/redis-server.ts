@@ -44,10 +44,12 @@ export class RedisServer {
   private constructor(
     readonly port: number,
     readonly dir: string,
+    /** More redis-server arguments, e.g. `['--requirepass', 'secret']`. */
+    readonly args: readonly string[],
   ) {}
 
-  static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'touchpoint-redis-')))
+  static async start(args: readonly string[] = []): Promise<RedisServer> {
+    const server = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'touchpoint-redis-')), args)
     await server.start()
     return server
   }
@@ -75,11 +77,18 @@ export class RedisServer {
         'noeviction',
         '--protected-mode',
         'no',
+        ...this.args,
       ],
       { stdio: 'ignore' },
     )
     this.child = child
-    const client = new IORedis(this.url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null })
+    const password = this.args.includes('--requirepass') ? this.args[this.args.indexOf('--requirepass') + 1] : undefined
+    const client = new IORedis(this.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+      ...(password === undefined ? {} : { password }),
+    })
     client.on('error', () => undefined)
     const started = Date.now()
     for (;;) {

@@ -1,9 +1,9 @@
 // runWorker as its own process, with shops that only enqueue (worker: false): everything is
 // delivered; a worker killed with SIGKILL mid-job has its jobs delivered by a restarted worker
 // (BullMQ's stalled-job recovery, with a short lock and stalled check set through internals).
-import { runWorker } from '../../src/redis/worker'
+import { runWorker } from '../../src/redis/run-worker'
 import { TouchpointConfigError } from '../../src/errors'
-import { deliveredIds, postOrder, trackReplies, useSharedRedis, waitFor } from './processes'
+import { deliveredIds, getJson, postOrder, trackReplies, useSharedRedis, waitFor } from './processes'
 import { describeRedis } from './redis-server'
 
 jest.setTimeout(120_000)
@@ -35,6 +35,22 @@ test('runWorker validates its options like the middleware: every problem at once
 })
 
 describeRedis('runWorker', () => {
+  test("a shop with worker: false and a runWorker process: 50 orders delivered by the worker, the shop's queued back to 0", async () => {
+    const prefix = shared.prefix('fifty')
+    const api = await shared.api()
+    const ok = trackReplies(api)
+    const env = { REDIS_URL: shared.url, PREFIX: prefix, ENDPOINT: api.endpoint, LOG_LEVEL: 'warn', WORKER: 'false' }
+    const [shop] = await Promise.all([shared.start('redis-shop', env), shared.start('redis-worker', env)])
+    const ids = Array.from({ length: 50 }, (_, i) => `${prefix}-${i}`)
+    for (const id of ids) expect((await postOrder(shop.port, id)).status).toBe(201)
+    await waitFor(() => ids.every((id) => deliveredIds(api, ok).has(id)), 'every order delivered')
+    expect(api.requests).toHaveLength(50)
+    await waitFor(async () => {
+      const s = await getJson<{ queued: number; sent: number; store: { waiting: number } }>(shop.port, '/stats')
+      return s.queued === 0 && s.sent === 0 && s.store.waiting === 0
+    }, "the shop's queued and the store's waiting back to 0")
+  })
+
   test('shops with worker: false only enqueue; a runWorker process delivers; killed mid-job, its jobs are delivered by a restarted worker', async () => {
     const prefix = shared.prefix('worker')
     // A slow API, so the worker is killed with requests in flight.
@@ -53,13 +69,19 @@ describeRedis('runWorker', () => {
 
     const first = await shared.start('redis-worker', env)
     await waitFor(() => api.requests.length >= 20 && api.inFlight > 0, 'the first worker sending')
-    // The requests the worker is waiting on when it dies: their jobs are active, locked by it.
-    const inFlightAtKill = new Set(
-      api.requests.filter((r) => !ok.has(r)).map((r) => (r.body as { email: string }).email),
-    )
+    // The requests the worker was waiting on when it died (answered after, or never): their jobs were
+    // active, locked by it.
+    const repliedAt = new Map<unknown, number>()
+    api.events.on('reply', (r: unknown) => repliedAt.set(r, Date.now()))
     await first.kill()
-    expect(inFlightAtKill.size).toBeGreaterThan(0)
+    const killedAt = Date.now()
     const requestsAtKill = api.requests.length
+    const inFlightAtKill = new Set(
+      api.requests
+        .filter((r) => !ok.has(r) || (repliedAt.get(r) ?? 0) >= killedAt)
+        .map((r) => (r.body as { email: string }).email),
+    )
+    expect(inFlightAtKill.size).toBeGreaterThan(0)
 
     await shared.start('redis-worker', env)
     await waitFor(() => ids.every((id) => deliveredIds(api, ok).has(id)), 'every order delivered')

@@ -1,0 +1,197 @@
+/**
+ * Enqueueing into BullMQ: one job per touchpoint (the wire body, the order id, when it was received;
+ * never the API key), deduplicated across instances and restarts by a hash of the order's dedupe key
+ * (TTL: the dedupe window), removed once delivered, kept `retentionMs` once failed (dead letters).
+ * While Redis is unreachable, adds wait in a bounded local buffer, enqueued in order once it answers.
+ * A poll reads the queue-wide counts (`stats()`, `full`) and the queue-wide pause.
+ */
+import { createHash, randomBytes } from 'node:crypto'
+import { LOG_MESSAGES, storeErrorLog, type LogEvent, type TouchpointLogger } from '../logger'
+import type { AddResult, NewTouchpoint } from '../stores/contracts'
+import { openConnection, whenReady, type RedisModules } from './load'
+import type { ResolvedRedisStoreOptions } from './options'
+
+export const QUEUE_NAME = 'touchpoints'
+/**
+ * A limiter traffic never reaches: BullMQ applies a queue-wide pause (`rateLimit`) only to workers with
+ * one; its window is how long a worker waits after giving a job back with no pause set.
+ */
+export const LIMITER = { max: 1_000_000_000, duration: 100 } as const
+/** The longest one Redis call of an add, a count or a close step may take before it counts as failed. */
+export const DEADLINE_MS = 5000
+const AUTH_ERROR = /NOAUTH|WRONGPASS|invalid password|invalid username-password/i
+const CONNECTION_ERROR = /Connection is closed|Stream isn't writeable|ECONN|EPIPE|ETIMEDOUT|MaxRetries|did not answer/i
+
+/** What a job holds; `attempts`: those made before its last retry (BullMQ's own count is not ours). */
+export interface JobData {
+  readonly body: string
+  readonly orderId?: string
+  readonly receivedAt: number
+  readonly attempts?: number
+}
+
+/** Queue-wide counts, from Redis: due now, waiting for a retry, being sent, dead letters. */
+export interface QueueStats {
+  readonly waiting: number
+  readonly delayed: number
+  readonly active: number
+  readonly failed: number
+}
+
+/** The deduplication id: 96 bits of SHA-256 of the shop's dedupe key, so Redis never holds the key itself. */
+export const dedupeId = (key: string): string => createHash('sha256').update(key).digest('base64url').slice(0, 16)
+
+export type TouchpointQueue = ReturnType<typeof openQueue>
+
+export function openQueue(
+  modules: RedisModules,
+  options: ResolvedRedisStoreOptions,
+  context: { logger: TouchpointLogger; maxSize: number; dedupeWindowMs: number; pollMs: number; now: () => number },
+) {
+  const { prefix, localBufferSize } = options
+  const producer = openConnection(modules, options.connection, 'producer')
+  // On our connection (BullMQ does not close it); no version check: BullMQ's own first command, lost
+  // if Redis goes away before it answers, would leave the queue unusable for good.
+  const queue = new modules.Queue<JobData>(QUEUE_NAME, {
+    connection: producer,
+    prefix,
+    skipVersionCheck: true,
+    streams: { events: { maxLen: 100 } },
+    defaultJobOptions: { removeOnComplete: true, removeOnFail: { age: Math.ceil(options.retentionMs / 1000) } },
+  })
+  const tag = randomBytes(4).readUInt32BE().toString(36)
+  let [seq, landed, waiting, dead, pausedUntil, storing] = [0, 0, 0, 0, 0, 0]
+  let closed = false
+  let down: { since: number; dropped: number } | undefined
+  const buffer: { touchpoint: NewTouchpoint; resolve: (result: Promise<AddResult>) => void }[] = []
+  const adding = new Set<Promise<unknown>>()
+  const write = (event: LogEvent, fields: Record<string, unknown>): void => {
+    const [level, message] = LOG_MESSAGES[event]
+    try {
+      if (!closed) context.logger[level]({ store: 'redis', prefix, ...fields }, message)
+    } catch {
+      // A logger that throws must not break delivery.
+    }
+  }
+  const errorLog = storeErrorLog(() => (closed ? undefined : context.logger), { store: 'redis', prefix })
+  const logError = (operation: string, error: unknown): void => errorLog(operation, { error: messageOf(error) })
+
+  const enqueue = async ({ body, orderId, receivedAt, dedupeKey }: NewTouchpoint): Promise<AddResult> => {
+    const jobId = `${tag}.${(++seq).toString(36)}`
+    const data: JobData = orderId === undefined ? { body, receivedAt } : { body, orderId, receivedAt }
+    const deduplication = { id: dedupeId(dedupeKey ?? ''), ttl: context.dedupeWindowMs }
+    const dedupe = dedupeKey !== undefined && context.dedupeWindowMs > 0
+    const job = await bounded(queue.add('t', data, dedupe ? { jobId, deduplication } : { jobId }), 'the add')
+    if (job.id !== jobId) return 'duplicate'
+    waiting++
+    landed++
+    return 'added'
+  }
+  const attempt = async (touchpoint: NewTouchpoint): Promise<AddResult> => {
+    if (!closed && producer.status === 'ready' && down === undefined && buffer.length === 0) {
+      try {
+        return await enqueue(touchpoint)
+      } catch (error) {
+        // Not a connection problem (a full Redis, a refused command): this add failed for good.
+        if (producer.status === 'ready' && !CONNECTION_ERROR.test(messageOf(error))) throw error
+        unreachable(error)
+      }
+    }
+    if (closed || buffer.length >= localBufferSize) return (down && down.dropped++, 'unavailable')
+    return new Promise((resolve) => buffer.push({ touchpoint, resolve }))
+  }
+  const unreachable = (error: unknown): void => {
+    if (closed || down !== undefined) return
+    down = { since: Date.now(), dropped: 0 }
+    write('storeUnavailable', { localBufferSize, error: messageOf(error) })
+  }
+  const reachable = (): void => {
+    if (closed) return
+    if (down !== undefined) {
+      write('storeReachable', {
+        buffered: buffer.length,
+        dropped: down.dropped,
+        unavailableMs: Date.now() - down.since,
+      })
+      down = undefined
+    }
+    for (const b of buffer.splice(0)) b.resolve(attempt(b.touchpoint)) // in order; one that fails again is buffered again
+  }
+  const refresh = async (): Promise<void> => {
+    if (closed || producer.status !== 'ready') return
+    try {
+      const [before, counts, ttl] = [
+        landed,
+        queue.getJobCounts('wait', 'prioritized', 'delayed', 'failed'),
+        queue.getRateLimitTtl(LIMITER.max),
+      ]
+      const [c, pause] = await bounded(Promise.all([counts, ttl]), 'the count')
+      // A count read while an add of ours landed may miss it: then ours stands until the next one.
+      if (landed === before) waiting = (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0)
+      dead = c.failed ?? 0
+      pausedUntil = pause > 0 ? context.now() + pause : 0
+      if (down !== undefined) reachable() // Redis answers again on a connection that never dropped (it was frozen)
+    } catch (error) {
+      if (!CONNECTION_ERROR.test(messageOf(error))) logError('count', error)
+    }
+  }
+  producer.on('ready', () => void (reachable(), refresh()))
+  producer.on('close', () => unreachable(new Error('connection closed')))
+  producer.on('error', (error: unknown) => producer.status !== 'ready' && unreachable(error))
+  queue.on('error', (error: unknown) => CONNECTION_ERROR.test(messageOf(error)) || logError('queue', error))
+  const poll = setInterval(() => void refresh(), context.pollMs)
+  poll.unref()
+
+  return {
+    queue,
+    logError,
+    refresh,
+    /** Until when (ms epoch) the queue is paused for every worker, as last read. */
+    pausedUntil: () => pausedUntil,
+    /** Adds not answered yet, the buffered ones included. */
+    storing: () => storing,
+    counts: () => ({ waiting, deadLetters: dead }),
+    add(touchpoint: NewTouchpoint): Promise<AddResult> {
+      if (closed) return Promise.resolve('unavailable')
+      if (waiting + storing >= context.maxSize) return Promise.resolve('full')
+      storing++
+      const added = attempt(touchpoint).finally(() => void (storing--, adding.delete(added)))
+      adding.add(added)
+      return added
+    },
+    async stats(): Promise<QueueStats> {
+      const c = await bounded(queue.getJobCounts('wait', 'prioritized', 'delayed', 'active', 'failed'), 'queueStats()')
+      const [waiting, delayed, active, failed] = [
+        (c.wait ?? 0) + (c.prioritized ?? 0),
+        c.delayed ?? 0,
+        c.active ?? 0,
+        c.failed ?? 0,
+      ]
+      return { waiting, delayed, active, failed }
+    },
+    /** Resolves once Redis answers; rejects at once when it refuses the credentials, else after `ms`. */
+    connected: (ms: number) => whenReady(producer, ms, AUTH_ERROR),
+    /** Buffered adds resolve `unavailable`; waits (bounded) for the adds under way, then cuts the connection. */
+    async close(): Promise<void> {
+      if (closed) return
+      closed = true
+      clearInterval(poll)
+      for (const b of buffer.splice(0)) b.resolve(Promise.resolve('unavailable'))
+      await bounded(Promise.allSettled([...adding]), 'the last adds').catch(() => undefined)
+      await bounded(queue.close(), 'the close').catch(() => undefined)
+      producer.disconnect()
+    },
+  }
+}
+
+/** `promise`, or a rejection once Redis has not answered within `ms`. */
+export function bounded<T>(promise: Promise<T>, what: string, ms = DEADLINE_MS): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms / 1000} s`)), ms).unref()
+  })
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
+}
+
+export const messageOf = (error: unknown): string =>
+  (error instanceof Error ? error.message : String(error)).slice(0, 300)
