@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import express from 'express'
 import pino from 'pino'
-import { memoryStore, transactionaleTouchpoint, type TouchpointStore } from '../../src'
+import { memoryStore, transactionaleTouchpoint, type AnyStore, type TouchpointStore } from '../../src'
 import { sqliteStore } from '../../src/sqlite'
 import { redisStore } from '../../src/redis'
 import { rawPoster } from '../raw-post'
@@ -47,7 +47,7 @@ function withPreload(inner: TouchpointStore, count: number): TouchpointStore {
   })
 }
 
-const store: TouchpointStore =
+const store: AnyStore =
   kind === 'sqlite'
     ? sqliteStore({ path: env('BENCH_SQLITE_PATH') })
     : kind === 'redis'

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs'
 import * as redisEntry from '../redis'
-import { redactUrl } from '../redis/options'
+import { maskRedisUrl } from '../redact'
 import { openOutbox } from '../sqlite'
 import type { OutboxStats, TouchpointOutbox } from '../stores/contracts'
 import { asUsageError, CliError, EXIT, usageError } from './output'
@@ -27,7 +27,7 @@ export async function openStore(store: string, options: { readonly prefix?: stri
   }
   if (/^rediss?:\/\//.test(store)) return bounded(await openRedis(store, options.prefix))
   throw usageError(
-    `"${store}" names no store: use sqlite:PATH (e.g. sqlite:./var/transactionale.db) or redis://HOST:PORT`,
+    `"${maskRedisUrl(store)}" names no store: use sqlite:PATH (e.g. sqlite:./var/transactionale.db) or redis://HOST:PORT`,
   )
 }
 
@@ -40,24 +40,16 @@ function openSqlite(path: string): CliOutbox {
   return asUsageError(`cannot open the outbox sqlite:${path}`, {}, () => openOutbox(path))
 }
 
-/** What the Redis entry offers for the CLI (being rewritten on BullMQ's public API). */
-type RedisOutboxOpener = (url: string, options: { readonly prefix?: string }) => Promise<TouchpointOutbox>
-
 async function openRedis(url: string, prefix: string | undefined): Promise<CliOutbox> {
-  const name = `${redactUrl(url)}${prefix === undefined ? '' : ` (prefix ${prefix})`}`
-  // ---------------------------------------------------------------------------------------------
-  // THE ONE CALL SITE TO ADAPT: the Redis entry's outbox, `openRedisOutbox(url, { prefix })`,
-  // resolving with a `TouchpointOutbox` once Redis answered (rejecting when it does not).
-  const open = (redisEntry as { openRedisOutbox?: RedisOutboxOpener }).openRedisOutbox
-  if (open === undefined) throw new CliError(EXIT.failed, `${name}: this build has no Redis outbox`)
-  const opened = open(url, prefix === undefined ? {} : { prefix }).catch((error: unknown) =>
+  const name = `${maskRedisUrl(url)}${prefix === undefined ? '' : ` (prefix ${prefix})`}`
+  // The Redis entry's outbox resolves once Redis answered and rejects when it does not.
+  const opened = redisEntry.openRedisOutbox(url, prefix === undefined ? {} : { prefix }).catch((error: unknown) =>
     // A configuration error (a malformed URL, a bad prefix) is a usage error; the rest fails the command.
     asUsageError(`cannot open the outbox ${name}`, { connection: '<store>', prefix: '--prefix' }, (): never => {
       throw error instanceof Error ? error : new Error(String(error))
     }),
   )
   return within(opened, `${name}: cannot reach Redis`)
-  // ---------------------------------------------------------------------------------------------
 }
 
 /** Every operation of `outbox` fails the command after {@link OPERATION_TIMEOUT_MS} instead of hanging. */

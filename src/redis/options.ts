@@ -3,6 +3,7 @@
  * (`connection` and `prefix` serve `runWorker()` too), every problem reported at once as a
  * `TouchpointConfigError` with code `ERR_TOUCHPOINT_REDIS`.
  */
+import { maskRedisUrl } from '../redact'
 import type { RedisOptions } from 'ioredis'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
 import { parseWithTable, reportUnknownKeys } from '../did-you-mean'
@@ -114,10 +115,7 @@ export const redisProblem = (option: string, message: string): ConfigProblem => 
 export const redisConfigError = (problems: readonly { option: string; message: string }[]): TouchpointConfigError =>
   new TouchpointConfigError(problems.map((p) => redisProblem(p.option, p.message)))
 
-/** A Redis URL as it may be shown. A private stand-in until `maskRedisUrl` of `src/redact.ts` lands. */
-export const maskRedisUrl = (url: string): string => url.replace(/^([a-z]+:\/\/[^:@/]*:).*@/i, '$1***@').slice(0, 200)
-/** @deprecated The outbox command's name for {@link maskRedisUrl}, until it moves to `src/redact.ts`. */
-export const redactUrl = maskRedisUrl
+export { maskRedisUrl }
 
 const describe = (value: unknown): string =>
   value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value

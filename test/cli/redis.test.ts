@@ -82,6 +82,29 @@ describeRedis('worker with Redis', () => {
     expect(result.stdout + result.stderr).not.toContain(KEY)
   }, 60_000)
 
+  test('outbox list --waiting on a Redis queue with 3 waiting touchpoints (API down) shows their order ids; --json parses', async () => {
+    const prefix = uniquePrefix('cli-outbox')
+    prefixes.push(prefix)
+    const down = await startFakeTransactionaleApi({ apiKey: KEY })
+    await down.stop()
+    // worker: false, so nothing claims them: they wait in the queue as a shop with the API down leaves them.
+    const shop = inProcessShop({ connection: url, prefix, worker: false }, { endpoint: down.endpoint })
+    for (const id of ['W-1', 'W-2', 'W-3']) await shop.order(id)
+    await shop.touchpoint.close()
+    await down.close()
+
+    const text = await runCli(['outbox', url, 'list', '--waiting', '--prefix', prefix])
+    expect(text.code).toBe(0)
+    for (const id of ['W-1', 'W-2', 'W-3']) expect(text.stdout).toContain(id)
+    expect(text.stdout).not.toContain('@example.org') // customer fields masked
+
+    const json = await runCli(['outbox', url, 'list', '--waiting', '--prefix', prefix, '--json'])
+    expect(json.code).toBe(0)
+    const parsed = JSON.parse(json.stdout) as { ok: boolean; touchpoints?: { orderId?: string }[] }
+    expect(parsed.ok).toBe(true)
+    expect(JSON.stringify(parsed)).toContain('W-2')
+  })
+
   test('worker: no key, a URL that is not Redis, a missing --redis: exit 2', async () => {
     const noKey = await runCli(['worker', '--redis', url])
     expect(noKey.code).toBe(2)
