@@ -6,7 +6,8 @@
  * all once a request has matched or the warning is written.
  */
 import type { Response } from 'express'
-import { match, type MatchFunction } from 'path-to-regexp'
+import type { match as compileMatch, MatchFunction } from 'path-to-regexp'
+import { loadDependency } from './load-dependency'
 import type { Log } from './logger'
 import type { RoutePattern } from './route-matcher'
 
@@ -37,6 +38,7 @@ export function createRouteHint(
   for (const route of patterns) {
     if (typeof route !== 'string' || route === '/') continue
     try {
+      const match = loadDependency<{ match: typeof compileMatch }>('path-to-regexp').match
       suffixes.push({ route, match: match(`/*prefix${route}`, { end: true, trailing: true, sensitive: false }) })
     } catch {
       // The route itself compiled (options were validated); a suffix that does not is just not hinted.

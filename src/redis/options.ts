@@ -6,7 +6,7 @@
 import { maskRedisUrl } from '../redact'
 import type { RedisOptions } from 'ioredis'
 import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
-import { parseWithTable, reportUnknownKeys } from '../did-you-mean'
+import { parseOptions, spec, type OptionSpec } from '../option-parser'
 
 /** Where Redis is: a `redis://` or `rediss://` URL, or ioredis options (`{ host, port, password, tls, … }`). */
 export type RedisConnection = string | RedisOptions
@@ -52,8 +52,8 @@ const whole =
   }
 
 /** One typed parser per option, carrying its default; the compiler checks the table against the type. */
-export const REDIS_OPTION_PARSERS = {
-  connection(value: unknown, report: Report): RedisConnection {
+const PARSERS = {
+  connection: (value: unknown, report: Report): RedisConnection => {
     if (typeof value === 'string') {
       if (!/^rediss?:$/.test(URL.canParse(value) ? new URL(value).protocol : '')) {
         report(`must be a redis:// or rediss:// URL, like 'redis://localhost:6379' (got "${maskRedisUrl(value)}")`)
@@ -71,12 +71,12 @@ export const REDIS_OPTION_PARSERS = {
     } else return value
     return {}
   },
-  prefix(value: unknown = REDIS_STORE_DEFAULTS.prefix, report: Report): string {
+  prefix: (value: unknown = REDIS_STORE_DEFAULTS.prefix, report: Report): string => {
     if (typeof value === 'string' && /^[\x21-\x39\x3b-\x7e]{1,100}$/.test(value)) return value
     report(`must be 1 to 100 printable ASCII characters without spaces or ':' (got ${describe(value)})`)
     return REDIS_STORE_DEFAULTS.prefix
   },
-  worker(value: unknown = REDIS_STORE_DEFAULTS.worker, report: Report): boolean {
+  worker: (value: unknown = REDIS_STORE_DEFAULTS.worker, report: Report): boolean => {
     if (typeof value === 'boolean') return value
     report(`must be a boolean (got ${describe(value)})`)
     return REDIS_STORE_DEFAULTS.worker
@@ -85,24 +85,22 @@ export const REDIS_OPTION_PARSERS = {
   retentionMs: whole(REDIS_STORE_DEFAULTS.retentionMs, 1000, 10 * 365 * 86_400_000, ' of ms'),
 } satisfies { readonly [K in keyof RedisStoreOptions]-?: (value: unknown, report: Report) => unknown }
 
+/** `redisStore()`'s option table: each option's default as the docs show it, and its parser. */
+export const REDIS_OPTION_TABLE = {
+  connection: spec('— (required)', PARSERS.connection),
+  prefix: spec("`'transactionale'`", PARSERS.prefix),
+  worker: spec('`true`', PARSERS.worker),
+  localBufferSize: spec('`1000`', PARSERS.localBufferSize),
+  retentionMs: spec('`604800000` (7 d)', PARSERS.retentionMs),
+} satisfies { readonly [K in keyof RedisStoreOptions]-?: OptionSpec<ResolvedRedisStoreOptions[K]> }
+
 /** Validates `redisStore()`'s options; throws a {@link TouchpointConfigError} listing every problem. */
 export function resolveRedisStoreOptions(input: unknown): ResolvedRedisStoreOptions {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    const example = 'redisStore({ connection: process.env.REDIS_URL })'
-    throw redisConfigError([
-      { option: 'redisStore', message: `needs its options, like ${example} (got ${describe(input)})` },
-    ])
-  }
-  const problems: ConfigProblem[] = []
-  const report = (name: string, message: string): number => problems.push(redisProblem(`redisStore.${name}`, message))
-  reportUnknownKeys(input, Object.keys(REDIS_OPTION_PARSERS), report)
-  const resolved = parseWithTable<ResolvedRedisStoreOptions>(
-    REDIS_OPTION_PARSERS,
-    input as Record<string, unknown>,
-    report,
-  )
-  if (problems.length > 0) throw new TouchpointConfigError(problems)
-  return resolved
+  return parseOptions(input, REDIS_OPTION_TABLE, {
+    notAnObject: 'needs its options, like redisStore({ connection: process.env.REDIS_URL })',
+    code: () => CONFIG_ERROR_CODES.redis,
+    path: (path) => (path === 'options' ? 'redisStore' : `redisStore.${path}`),
+  })
 }
 
 /** A problem with code `ERR_TOUCHPOINT_REDIS`. */

@@ -5,14 +5,14 @@
  */
 import { assembleDelivery, closeTimeout, type CloseSummary } from '../delivery/assemble'
 import type { OutageState } from '../delivery/outage'
-import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
+import { CONFIG_ERROR_CODES } from '../errors'
 import type { HttpClient } from '../http-client'
 import type { LedgerCounts } from '../ledger'
 import type { CloseOptions } from '../middleware'
-import { reportUnknownKeys } from '../did-you-mean'
+import { parseOptions } from '../option-parser'
 import { DEFAULTS, OPTION_TABLE, type Options, type ResolvedOptions } from '../options'
 import type { Clock } from '../types'
-import { REDIS_OPTION_PARSERS, redisProblem, type RedisConnection } from './options'
+import { REDIS_OPTION_TABLE, type RedisConnection } from './options'
 import type { QueueStats } from './queue'
 import { createRedisStore, type RedisStoreInternals } from './store'
 
@@ -66,10 +66,6 @@ export interface RunWorkerDeps {
 }
 
 const DELIVERY_OPTIONS = ['apiKey', 'endpoint', 'timeoutMs', 'retry', 'queue', 'logger', 'hooks'] as const
-const REDIS_OPTIONS = ['connection', 'prefix'] as const
-const KNOWN = [...DELIVERY_OPTIONS, ...REDIS_OPTIONS]
-
-type Report = (message: string, path?: string) => void
 type DeliverySettings = { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: ResolvedOptions[K] }
 
 /**
@@ -114,31 +110,29 @@ export function runWorker(options: RunWorkerOptions, deps: RunWorkerDeps = {}): 
   }
 }
 
+/** runWorker()'s option table: the middleware's rows for the delivery options, the store's for where Redis is. */
+const WORKER_OPTION_TABLE = {
+  ...Object.fromEntries(DELIVERY_OPTIONS.map((name) => [name, OPTION_TABLE[name]])),
+  connection: REDIS_OPTION_TABLE.connection,
+  prefix: REDIS_OPTION_TABLE.prefix,
+} as { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: (typeof OPTION_TABLE)[K] } & Pick<
+  typeof REDIS_OPTION_TABLE,
+  'connection' | 'prefix'
+>
+
 /** Validates with the middleware's parsers (delivery options) and the store's (connection, prefix). */
 function resolveWorkerOptions(input: unknown): {
   settings: DeliverySettings
   connection: RedisConnection
   prefix: string
 } {
-  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw new TouchpointConfigError([
-      redisProblem('runWorker', 'pass an object, e.g. runWorker({ apiKey, connection: process.env.REDIS_URL })'),
-    ])
-  }
-  const raw = input as Record<string, unknown>
-  const problems: ConfigProblem[] = []
-  reportUnknownKeys(raw, KNOWN, (key, message) =>
-    problems.push({ option: key, code: CONFIG_ERROR_CODES.unknown, message }),
-  )
-  const settings: Record<string, unknown> = {}
-  for (const name of DELIVERY_OPTIONS) {
-    const report: Report = (message, path = name) =>
-      void problems.push({ option: path, code: CONFIG_ERROR_CODES[name], message })
-    settings[name] = (OPTION_TABLE[name].parse as (value: unknown, report: Report) => unknown)(raw[name], report)
-  }
-  const redisReport = (name: string) => (message: string) => void problems.push(redisProblem(name, message))
-  const connection = REDIS_OPTION_PARSERS.connection(raw.connection, redisReport('connection'))
-  const prefix = REDIS_OPTION_PARSERS.prefix(raw.prefix, redisReport('prefix'))
-  if (problems.length > 0) throw new TouchpointConfigError(problems)
-  return { settings: settings as DeliverySettings, connection, prefix }
+  const { connection, prefix, ...settings } = parseOptions(input, WORKER_OPTION_TABLE, {
+    notAnObject: 'pass an object, e.g. runWorker({ apiKey, connection: process.env.REDIS_URL })',
+    code: (option) =>
+      option === '' || option === 'connection' || option === 'prefix'
+        ? CONFIG_ERROR_CODES.redis
+        : CONFIG_ERROR_CODES[option as keyof typeof CONFIG_ERROR_CODES],
+    path: (path) => (path === 'options' ? 'runWorker' : path),
+  })
+  return { settings, connection, prefix }
 }

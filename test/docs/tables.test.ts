@@ -8,7 +8,7 @@ import { CONFIG_ERROR_CODES, LOG_MESSAGES, transactionaleTouchpoint, WIRE_NAMES 
 import { HOOK_NAMES } from '../../src/hooks'
 import { OPTION_TABLE } from '../../src/options'
 import { registerMetrics } from '../../src/metrics'
-import { REDIS_OPTION_PARSERS } from '../../src/redis/options'
+import { REDIS_OPTION_TABLE } from '../../src/redis/options'
 import { fakeApiCommand } from '../../src/cli/fake-api'
 import { outboxCommand } from '../../src/cli/outbox'
 import { EXIT, type Io, type Run } from '../../src/cli/output'
@@ -104,7 +104,7 @@ test('docs/reference/hooks.md has a section for every hook, and nothing else', (
 
 test('docs/stores/redis.md lists every option of redisStore(), and nothing else', () => {
   const rows = tableAfter(readDoc('docs/stores/redis.md'), '## Options')
-  expect(sorted(rows.map((r) => unquote(r[0] ?? '')))).toEqual(sorted(Object.keys(REDIS_OPTION_PARSERS)))
+  expect(sorted(rows.map((r) => unquote(r[0] ?? '')))).toEqual(sorted(Object.keys(REDIS_OPTION_TABLE)))
 })
 
 describe('the command line', () => {
