@@ -177,6 +177,17 @@ describe('loggerFrom', () => {
     await touchpoint.close()
   }
 
+  /** The subject `make` builds, once the shop has run with its logger (and what it patched is restored). */
+  const afterShopRun = async (make: () => Subject & { restore?: () => void }): Promise<Subject> => {
+    const subject = make()
+    try {
+      await shopRun(subject.logger)
+    } finally {
+      subject.restore?.()
+    }
+    return subject
+  }
+
   const subjects: [string, () => Subject & { restore?: () => void }][] = [
     ['winston', winstonSubject],
     ['bunyan', bunyanSubject],
@@ -185,12 +196,7 @@ describe('loggerFrom', () => {
   ]
 
   test.each(subjects)('%s: readable lines with the same message, level and fields as pino', async (name, make) => {
-    const subject = make()
-    try {
-      await shopRun(subject.logger)
-    } finally {
-      subject.restore?.()
-    }
+    const subject = await afterShopRun(make)
     const invalid = subject.printed().find((l) => l.msg === 'touchpoint not sent: invalid customer')
     expect(invalid).toEqual({
       level: 'warn',
@@ -213,12 +219,7 @@ describe('loggerFrom', () => {
 
   test("the fields are the same whichever logger prints them, and the same as pino's", async () => {
     const fieldsOf = async (make: () => Subject & { restore?: () => void }): Promise<string[]> => {
-      const subject = make()
-      try {
-        await shopRun(subject.logger)
-      } finally {
-        subject.restore?.()
-      }
+      const subject = await afterShopRun(make)
       const line = subject.printed().find((l) => l.msg === 'touchpoint not sent: invalid customer')
       return Object.keys(line?.fields ?? {}).sort()
     }
