@@ -7,7 +7,13 @@ import express from 'express'
 import winston from 'winston'
 import bunyan from 'bunyan'
 import { Logger, type LoggerService } from '@nestjs/common'
-import { loggerFrom, transactionaleTouchpoint, TouchpointConfigError, type TouchpointLogger } from '../src'
+import {
+  loggerFrom,
+  transactionaleTouchpoint,
+  TouchpointConfigError,
+  type ForeignLogger,
+  type TouchpointLogger,
+} from '../src'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
 import { captureLogs } from './helpers/log-capture'
 
@@ -42,6 +48,25 @@ interface Subject {
 
 const BUNYAN_LEVELS: Record<number, string> = { 20: 'debug', 30: 'info', 40: 'warn', 50: 'error' }
 
+/** A subject whose logger prints one JSON object a line to `sink`; `read` turns one object into its Printed. */
+function jsonLinesSubject(
+  logger: ForeignLogger,
+  sink: ReturnType<typeof textSink>,
+  read: (line: Record<string, unknown>) => Printed,
+): Subject {
+  return {
+    logger: loggerFrom(logger),
+    raw: sink.text,
+    printed: () =>
+      sink
+        .text()
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => read(JSON.parse(l) as Record<string, unknown>)),
+  }
+}
+
 function winstonSubject(): Subject {
   const sink = textSink()
   const logger = winston.createLogger({
@@ -49,48 +74,25 @@ function winstonSubject(): Subject {
     format: winston.format.json(),
     transports: [new winston.transports.Stream({ stream: sink.stream })],
   })
-  return {
-    logger: loggerFrom(logger),
-    raw: sink.text,
-    printed: () =>
-      sink
-        .text()
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => {
-          const { level, message, ...fields } = JSON.parse(l) as Record<string, unknown>
-          return { level: String(level), msg: String(message), fields }
-        }),
-  }
+  return jsonLinesSubject(logger, sink, ({ level, message, ...fields }) => ({
+    level: String(level),
+    msg: String(message),
+    fields,
+  }))
 }
 
 function bunyanSubject(): Subject {
   const sink = textSink()
   const logger = bunyan.createLogger({ name: 'shop', streams: [{ level: 'debug', stream: sink.stream }] })
-  return {
-    logger: loggerFrom(logger),
-    raw: sink.text,
-    printed: () =>
-      sink
-        .text()
-        .trim()
-        .split('\n')
-        .filter(Boolean)
-        .map((l) => {
-          const {
-            level,
-            msg,
-            name: _n,
-            hostname: _h,
-            pid: _p,
-            time: _t,
-            v: _v,
-            ...fields
-          } = JSON.parse(l) as Record<string, unknown>
-          return { level: BUNYAN_LEVELS[Number(level)] ?? '?', msg: String(msg), fields }
-        }),
-  }
+  return jsonLinesSubject(
+    logger,
+    sink,
+    ({ level, msg, name: _n, hostname: _h, pid: _p, time: _t, v: _v, ...fields }) => ({
+      level: BUNYAN_LEVELS[Number(level)] ?? '?',
+      msg: String(msg),
+      fields,
+    }),
+  )
 }
 
 /** NestJS's Logger, as a controller would use it, printing through the app's LoggerService. */
@@ -175,6 +177,17 @@ describe('loggerFrom', () => {
     await touchpoint.close()
   }
 
+  /** The subject `make` builds, once the shop has run with its logger (and what it patched is restored). */
+  const afterShopRun = async (make: () => Subject & { restore?: () => void }): Promise<Subject> => {
+    const subject = make()
+    try {
+      await shopRun(subject.logger)
+    } finally {
+      subject.restore?.()
+    }
+    return subject
+  }
+
   const subjects: [string, () => Subject & { restore?: () => void }][] = [
     ['winston', winstonSubject],
     ['bunyan', bunyanSubject],
@@ -183,12 +196,7 @@ describe('loggerFrom', () => {
   ]
 
   test.each(subjects)('%s: readable lines with the same message, level and fields as pino', async (name, make) => {
-    const subject = make()
-    try {
-      await shopRun(subject.logger)
-    } finally {
-      subject.restore?.()
-    }
+    const subject = await afterShopRun(make)
     const invalid = subject.printed().find((l) => l.msg === 'touchpoint not sent: invalid customer')
     expect(invalid).toEqual({
       level: 'warn',
@@ -211,12 +219,7 @@ describe('loggerFrom', () => {
 
   test("the fields are the same whichever logger prints them, and the same as pino's", async () => {
     const fieldsOf = async (make: () => Subject & { restore?: () => void }): Promise<string[]> => {
-      const subject = make()
-      try {
-        await shopRun(subject.logger)
-      } finally {
-        subject.restore?.()
-      }
+      const subject = await afterShopRun(make)
       const line = subject.printed().find((l) => l.msg === 'touchpoint not sent: invalid customer')
       return Object.keys(line?.fields ?? {}).sort()
     }

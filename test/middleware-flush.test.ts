@@ -6,6 +6,7 @@ import { transactionaleTouchpoint, type FlushResult, type TouchpointMiddleware }
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
 import { captureLogs, type LogCapture } from './helpers/log-capture'
 import { ManualClock } from './helpers/manual-clock'
+import { numberedOrderShop } from './helpers/shop'
 
 describe('flush({ timeoutMs })', () => {
   let fake: FakeTransactionaleApi
@@ -18,15 +19,7 @@ describe('flush({ timeoutMs })', () => {
       { apiKey: 'k', route: '/checkout', endpoint: fake.endpoint, logger: logs.logger },
       { clock, random: () => 0.5 },
     )
-    const app = express()
-    app.use(touchpoint)
-    let n = 0
-    app.post('/checkout', (_req, res) => {
-      n++
-      res.locals.transactionale = { email: `f${n}@example.org`, firstName: 'F', country: 'IT', orderId: `f-${n}` }
-      res.status(201).json({ ok: true })
-    })
-    return app
+    return numberedOrderShop(touchpoint, 'f')
   }
 
   beforeEach(async () => {

@@ -2,23 +2,20 @@
 // the end of its response until its touchpoint is settled (memory store) or stored (durable store).
 import request from 'supertest'
 import express from 'express'
-import { transactionaleTouchpoint, type TouchpointMiddleware } from '../src'
+import {
+  transactionaleTouchpoint,
+  type Options,
+  type TouchpointDeps,
+  type TouchpointLogger,
+  type TouchpointMiddleware,
+} from '../src'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../src/testing/fake-api'
 import { captureLogs } from './helpers/log-capture'
 import { ManualClock } from './helpers/manual-clock'
+import { numberedOrderShop } from './helpers/shop'
 
 /** A shop whose every POST /checkout completes a new order. */
-function shopWith(touchpoint: TouchpointMiddleware): express.Express {
-  const app = express()
-  app.use(touchpoint)
-  let n = 0
-  app.post('/checkout', (_req, res) => {
-    n++
-    res.locals.transactionale = { email: `w${n}@example.org`, firstName: 'W', country: 'IT', orderId: `w-${n}` }
-    res.status(201).json({ ok: true })
-  })
-  return app
-}
+const shopWith = (touchpoint: TouchpointMiddleware): express.Express => numberedOrderShop(touchpoint, 'w')
 
 describe('waitUntil', () => {
   let fake: FakeTransactionaleApi
@@ -28,16 +25,22 @@ describe('waitUntil', () => {
     await fake.close()
   })
 
+  /** The touchpoint of these tests: the fake API, the memory store, this `waitUntil` and `logger`. */
+  const touchpointWith = (
+    waitUntil: NonNullable<Options['waitUntil']>,
+    logger: TouchpointLogger = captureLogs().logger,
+    more: Partial<Options> = {},
+    deps?: TouchpointDeps,
+  ): TouchpointMiddleware =>
+    transactionaleTouchpoint(
+      { apiKey: 'k', route: '/checkout', endpoint: fake.endpoint, logger, waitUntil, ...more },
+      deps,
+    )
+
   test('memory store: the promise settles only once the touchpoint is delivered, and never rejects', async () => {
     fake = await startFakeTransactionaleApi({ latencyMs: 200 })
     const handed: Promise<void>[] = []
-    touchpoint = transactionaleTouchpoint({
-      apiKey: 'k',
-      route: '/checkout',
-      endpoint: fake.endpoint,
-      logger: captureLogs().logger,
-      waitUntil: (promise) => void handed.push(promise),
-    })
+    touchpoint = touchpointWith((promise) => void handed.push(promise))
     const app = express()
     app.use(touchpoint)
     app.post('/checkout', (_req, res) => {
@@ -56,14 +59,8 @@ describe('waitUntil', () => {
 
   test('a waitUntil that throws changes nothing for the order', async () => {
     fake = await startFakeTransactionaleApi()
-    touchpoint = transactionaleTouchpoint({
-      apiKey: 'k',
-      route: '/checkout',
-      endpoint: fake.endpoint,
-      logger: captureLogs().logger,
-      waitUntil: () => {
-        throw new Error('not in a serverless runtime')
-      },
+    touchpoint = touchpointWith(() => {
+      throw new Error('not in a serverless runtime')
     })
     const app = express()
     app.use(touchpoint)
@@ -80,15 +77,10 @@ describe('waitUntil', () => {
     fake = await startFakeTransactionaleApi({ defaultReply: { hang: true } })
     const clock = new ManualClock()
     const handed: Promise<void>[] = []
-    touchpoint = transactionaleTouchpoint(
-      {
-        apiKey: 'k',
-        route: '/checkout',
-        endpoint: fake.endpoint,
-        logger: captureLogs().logger,
-        waitUntil: (promise) => void handed.push(promise),
-        waitUntilTimeoutMs: 2000,
-      },
+    touchpoint = touchpointWith(
+      (promise) => void handed.push(promise),
+      undefined,
+      { waitUntilTimeoutMs: 2000 },
       { clock },
     )
     await request(shopWith(touchpoint)).post('/checkout').expect(201)
@@ -109,14 +101,8 @@ describe('waitUntil', () => {
   test('a waitUntil that ignores the promise (outside a request) is reported once, and delivery goes on', async () => {
     fake = await startFakeTransactionaleApi()
     const logs = captureLogs()
-    touchpoint = transactionaleTouchpoint({
-      apiKey: 'k',
-      route: '/checkout',
-      endpoint: fake.endpoint,
-      logger: logs.logger,
-      // @vercel/functions' waitUntil outside a Vercel request: a silent no-op.
-      waitUntil: () => undefined,
-    })
+    // @vercel/functions' waitUntil outside a Vercel request: a silent no-op.
+    touchpoint = touchpointWith(() => undefined, logs.logger)
     const app = shopWith(touchpoint)
     await request(app).post('/checkout').expect(201)
     const line = await logs.waitFor('waitUntil did not take the touchpoint work')
@@ -131,15 +117,9 @@ describe('waitUntil', () => {
   test('a waitUntil that throws is reported once, with its error', async () => {
     fake = await startFakeTransactionaleApi()
     const logs = captureLogs()
-    touchpoint = transactionaleTouchpoint({
-      apiKey: 'k',
-      route: '/checkout',
-      endpoint: fake.endpoint,
-      logger: logs.logger,
-      waitUntil: () => {
-        throw new Error('waitUntil called outside a request context')
-      },
-    })
+    touchpoint = touchpointWith(() => {
+      throw new Error('waitUntil called outside a request context')
+    }, logs.logger)
     const app = shopWith(touchpoint)
     await request(app).post('/checkout').expect(201)
     await request(app).post('/checkout').expect(201)
@@ -158,13 +138,7 @@ describe('waitUntil', () => {
   ])('a waitUntil that subscribes with %s is not reported', async (_how, waitUntil) => {
     fake = await startFakeTransactionaleApi()
     const logs = captureLogs()
-    touchpoint = transactionaleTouchpoint({
-      apiKey: 'k',
-      route: '/checkout',
-      endpoint: fake.endpoint,
-      logger: logs.logger,
-      waitUntil,
-    })
+    touchpoint = touchpointWith(waitUntil, logs.logger)
     await request(shopWith(touchpoint)).post('/checkout').expect(201)
     await touchpoint.flush()
     await new Promise((resolve) => setImmediate(resolve))

@@ -6,6 +6,7 @@ import express from 'express'
 import http from 'node:http'
 import { transactionaleTouchpoint, type TouchpointMiddleware } from '../../src'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
+import { postJson } from '../helpers/child-shop'
 import { captureLogs } from '../helpers/log-capture'
 import { watchOrphans } from '../helpers/orphan-watch'
 
@@ -47,23 +48,10 @@ describe('liveness: the API down, then back', () => {
       })
       const port = (server.address() as { port: number }).port
       const agent = new http.Agent({ keepAlive: true, maxSockets: 8 })
-      const order = (n: number): Promise<void> =>
-        new Promise((resolve, reject) => {
-          const body = JSON.stringify({ n })
-          const req = http.request(
-            {
-              port,
-              host: '127.0.0.1',
-              path: '/checkout',
-              method: 'POST',
-              agent,
-              headers: { 'content-type': 'application/json' },
-            },
-            (res) => res.resume().on('end', resolve),
-          )
-          req.on('error', reject)
-          req.end(body)
-        })
+      const order = async (n: number): Promise<void> => {
+        const reply = await postJson(port, '/checkout', { n }, agent)
+        if (reply.status === 0) throw new Error(`order ${n}: the shop did not answer`)
+      }
 
       // Pause ≤ maxDelayMs, and a probe that cannot connect re-pauses at most as long.
       const watch = watchOrphans(() => {

@@ -8,6 +8,20 @@ import { createShop, EXPRESS_VERSIONS } from '../helpers/shop'
 const settings = { maxAttempts: 8, baseDelayMs: 500, maxDelayMs: 30_000, maxRetryAfterMs: 300_000 }
 const now = Date.parse('2026-11-27T10:00:00Z')
 
+/** Issue 18, in the describe it is called from: a status outside 100-599 is final, never retried. */
+function testOutOfRangeStatusIsFinal(): void {
+  test.each([600, 999, 1000, 99, 0, -1, 550.5, NaN])(
+    'issue 18: %p is outside 100-599: a final failure (a broken server, not a busy one), not retried',
+    (status) => {
+      expect(classify({ kind: 'response', status, retryAfter: '1' }, settings, now)).toEqual({
+        kind: 'final',
+        status,
+        keyRejected: false,
+      })
+    },
+  )
+}
+
 describe('classify', () => {
   test.each([200, 201, 204, 299])('%i is delivered', (status) => {
     expect(classify({ kind: 'response', status }, settings, now)).toEqual({ kind: 'delivered', status })
@@ -22,16 +36,7 @@ describe('classify', () => {
       keyRejected: status === 401 || status === 403,
     })
   })
-  test.each([600, 999, 1000, 99, 0, -1, 550.5, NaN])(
-    'issue 18: %p is outside 100-599: a final failure (a broken server, not a busy one), not retried',
-    (status) => {
-      expect(classify({ kind: 'response', status, retryAfter: '1' }, settings, now)).toEqual({
-        kind: 'final',
-        status,
-        keyRejected: false,
-      })
-    },
-  )
+  testOutOfRangeStatusIsFinal()
   test.each(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT'])('network %s is retried', (code) => {
     expect(classify({ kind: 'network', code }, settings, now)).toEqual({ kind: 'retry', error: code })
   })
@@ -77,16 +82,7 @@ describe('pauseDelay (item 5: limits that wrap)', () => {
 })
 
 describe('pauseDelay: a failure to connect pauses at most 5 s, an answer the full backoff', () => {
-  test.each([600, 999, 1000, 99, 0, -1, 550.5, NaN])(
-    'issue 18: %p is outside 100-599: a final failure (a broken server, not a busy one), not retried',
-    (status) => {
-      expect(classify({ kind: 'response', status, retryAfter: '1' }, settings, now)).toEqual({
-        kind: 'final',
-        status,
-        keyRejected: false,
-      })
-    },
-  )
+  testOutOfRangeStatusIsFinal()
   test.each(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH'])('%s: at most 5 s', (error) => {
     expect(pauseDelay({ kind: 'retry', error }, 20, settings, () => 0.999)).toBe(4995)
   })

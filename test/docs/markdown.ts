@@ -74,6 +74,14 @@ export function headings(text: string, level: number): string[] {
     .map((line) => line.slice(prefix.length).trim())
 }
 
+/** The cells of one table row, trimmed, with escaped pipes read back as `|`. */
+function tableCells(line: string): string[] {
+  return line
+    .slice(1, -1)
+    .split(/(?<!\\)\|/)
+    .map((cell) => cell.trim().replace(/\\\|/g, '|'))
+}
+
 /**
  * The rows of the first table after the heading `heading` (e.g. `## Options`), as trimmed cells with
  * escaped pipes read back as `|`. Throws when there is no such heading or table.
@@ -87,12 +95,7 @@ export function tableAfter(text: string, heading: string): string[][] {
   const rows: string[][] = []
   for (const line of lines.slice(first + 2)) {
     if (!line.startsWith('|')) break
-    rows.push(
-      line
-        .slice(1, -1)
-        .split(/(?<!\\)\|/)
-        .map((cell) => cell.trim().replace(/\\\|/g, '|')),
-    )
+    rows.push(tableCells(line))
   }
   return rows
 }
@@ -176,12 +179,7 @@ export function tablesIn(text: string, heading: string): string[][] {
     if (next !== null && (next[1]?.length ?? 0) <= level) break
     // A table row that is not the header (followed by |---|) nor the separator itself.
     if (!line.startsWith('|') || /^\|[\s:|-]+\|$/.test(line) || /^\|[\s:|-]+\|$/.test(lines[i + 1] ?? '')) continue
-    rows.push(
-      line
-        .slice(1, -1)
-        .split(/(?<!\\)\|/)
-        .map((cell) => cell.trim().replace(/\\\|/g, '|')),
-    )
+    rows.push(tableCells(line))
   }
   return rows
 }

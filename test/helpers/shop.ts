@@ -79,3 +79,24 @@ export function createShop(expressFactory: ExpressFactory, touchpoint: Touchpoin
   app.use('/shop', router)
   return app
 }
+
+/**
+ * A bare shop on Express 5 whose every POST /checkout completes a new order: customer
+ * `${prefix}${n}@example.org`, order `${prefix}-${n}`.
+ */
+export function numberedOrderShop(touchpoint: TouchpointMiddleware, prefix: string): express.Express {
+  const app = express()
+  app.use(touchpoint)
+  let n = 0
+  app.post('/checkout', (_req, res) => {
+    n++
+    res.locals.transactionale = {
+      email: `${prefix}${n}@example.org`,
+      firstName: prefix.toUpperCase(),
+      country: 'IT',
+      orderId: `${prefix}-${n}`,
+    }
+    res.status(201).json({ ok: true })
+  })
+  return app
+}

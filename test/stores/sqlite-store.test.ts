@@ -31,6 +31,15 @@ const dir = mkdtempSync(join(tmpdir(), 'touchpoint-sqlite-'))
 let files = 0
 const freshFile = (): string => join(dir, `store-${++files}.db`)
 
+/** A fresh file in WAL mode holding the tables of an earlier schema (its frozen fixture), still open. */
+function fileOfSchema(version: 1 | 2): { file: string; db: Database.Database } {
+  const file = freshFile()
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.exec(readFileSync(join(__dirname, 'fixtures', `schema-v${version}.sql`), 'utf8'))
+  return { file, db }
+}
+
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
 storeContract(
@@ -570,10 +579,7 @@ describe('sqliteStore', () => {
   })
 
   test('a file of the previous version (schema 1) is migrated with its touchpoints, keys and dead letters', async () => {
-    const file = freshFile()
-    const v1 = new Database(file)
-    v1.pragma('journal_mode = WAL')
-    v1.exec(readFileSync(join(__dirname, 'fixtures', 'schema-v1.sql'), 'utf8'))
+    const { file, db: v1 } = fileOfSchema(1)
     const now = clock.now()
     const insert = v1.prepare(
       `INSERT INTO touchpoints (body, order_id, dedupe_key, dedupe_hash, received_at, due_at, lease_owner, lease_until, state, reason, failed_at)
@@ -607,10 +613,7 @@ describe('sqliteStore', () => {
   })
 
   test('a file of schema 2 is migrated: bodies move out, every touchpoint, key, lease and dead letter kept, old pages zeroed', async () => {
-    const file = freshFile()
-    const v2 = new Database(file)
-    v2.pragma('journal_mode = WAL')
-    v2.exec(readFileSync(join(__dirname, 'fixtures', 'schema-v2.sql'), 'utf8'))
+    const { file, db: v2 } = fileOfSchema(2)
     const now = clock.now()
     const insert = v2.prepare(
       `INSERT INTO touchpoints (body, order_id, dedupe_key, dedupe_hash, received_at, attempts, due_at, lease_owner,
