@@ -2,6 +2,7 @@
 // and dead letters a page at a time, one order's touchpoints, purge, and dead letters sent again in
 // pages that leave room for live orders: a running shop whose queue.maxSize is smaller than the
 // dead letters sent again drops none of its new orders as queue_full.
+import { maskRedisUrl } from '../../src/redact'
 import { openRedisOutbox } from '../../src/redis/outbox'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
 import { inProcessShop, type InProcessShop } from './in-process-shop'
@@ -59,7 +60,8 @@ describeRedis('openRedisOutbox', () => {
     await enqueuing.touchpoint.flush()
     const outbox = await openRedisOutbox(url.replace('redis://', 'redis://:@'), { prefix })
     closing.push(() => outbox.close())
-    expect(outbox.name).toBe(`${url.replace('redis://', 'redis://:***@')} (prefix ${prefix})`)
+    // The name shows the URL as maskRedisUrl shows it (here an empty password: nothing to hide).
+    expect(outbox.name).toBe(`${maskRedisUrl(url.replace('redis://', 'redis://:@'))} (prefix ${prefix})`)
     expect(await outbox.stats()).toEqual({ waiting: 3, beingSent: 0, delayed: 0, deadLetters: 5 })
 
     const waiting = await outbox.list({ state: 'waiting', limit: 2, offset: 1 })
