@@ -796,7 +796,9 @@ describe('sqliteStore', () => {
     })
 
     test('better-sqlite3 13 is refused on Node 20 and accepted on Node 22 and 24', () => {
-      const dir13 = installed('better-sqlite3-13')
+      // A copy's package.json is what tells 13 apart (its Node-API build loads on 22 and 24 only).
+      const dir13 = mkdtempSync(join(dir, 'bs13-'))
+      writeFileSync(join(dir13, 'package.json'), JSON.stringify({ name: 'better-sqlite3', version: '13.2.0' }))
       expect(sqliteBuildProblem(dir13, '20.20.2')).toMatch(/needs Node 22 or newer .*npm install better-sqlite3@12/)
       expect(sqliteBuildProblem(dir13, '22.23.3')).toBeUndefined()
       expect(sqliteBuildProblem(dir13, '24.21.0')).toBeUndefined()
