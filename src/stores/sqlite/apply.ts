@@ -2,8 +2,8 @@
  * The writes of the SQLite store as its buffer keeps them — a new touchpoint with its caller's
  * promise, a settlement by row id — and what one commit does with them: inserts (deduplicated by
  * the unique index on the hashed key, an expired delivered key freed first; the body in a row of its
- * own), settlements of rows
- * this store leases (a row another process leases now is left alone), the shops' `maxSize`.
+ * own), settlements of rows this store leases (a row another process leases now is left alone), the
+ * shops' `maxSize`.
  */
 import type { AddResult, NewTouchpoint, Settlement } from '../contracts'
 import type { QueueStatements } from './statements'
