@@ -2,8 +2,8 @@
  * The writes of the SQLite store as its buffer keeps them — a new touchpoint with its caller's
  * promise, a settlement by row id — and what one commit does with them: inserts (deduplicated by
  * the unique index on the hashed key, an expired delivered key freed first; the body in a row of its
- * own), settlements of rows
- * this store leases (a row another process leases now is left alone), the shops' `maxSize`.
+ * own), settlements of rows this store leases (a row another process leases now is left alone), the
+ * shops' `maxSize`.
  */
 import type { AddResult, NewTouchpoint, Settlement } from '../contracts'
 import type { QueueStatements } from './statements'
@@ -87,17 +87,20 @@ export function applyWrites(
   let waiting = 0
   let dead = 0
   let freed = 0
+  // This transaction holds the write lock: ids taken one by one from here stay above both tables'.
+  let id = adds.length > 0 ? (sql.nextId.get() ?? 1) : 0
   for (const op of adds) {
     const t = op.touchpoint
-    let result = sql.insert.run(op.hash, t.receivedAt, op.at)
+    let result = sql.insert.run(id, op.hash, t.receivedAt, op.at)
     // The key is taken. A delivered row older than the window no longer counts: free it, try again.
     if (result.changes === 0 && op.hash !== null && sql.freeExpiredKey.run(op.hash, now - dedupeWindowMs).changes > 0) {
-      result = sql.insert.run(op.hash, t.receivedAt, op.at)
+      result = sql.insert.run(id, op.hash, t.receivedAt, op.at)
     }
     op.result = result.changes > 0 ? 'added' : 'duplicate'
+    if (result.changes === 0) continue
     // The customer data, appended in a row of its own that never grows (file.ts, schema 3).
-    if (result.changes > 0) sql.insertBody.run(result.lastInsertRowid, t.body, t.orderId ?? null, t.dedupeKey ?? null)
-    waiting += result.changes
+    sql.insertBody.run(id++, t.body, t.orderId ?? null, t.dedupeKey ?? null)
+    waiting += 1
   }
   for (const op of settles) {
     switch (op.kind) {

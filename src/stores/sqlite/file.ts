@@ -32,17 +32,16 @@ const OPEN_BUSY_TIMEOUT_MS = 5000
  * have an index of their owners (dead owners are found at each poll); the last attempt's error is
  * kept for `outbox list`; `meta` holds the shops' `queue.maxSize` for `outbox retry`.
  *
- * Version 3: customer data (body, order id, dedupe key) moves to `bodies`, one row per touchpoint
- * (same id) that holds no data that changes: what does — due time, lease, attempts, errors, state —
- * stays in `touchpoints`, which holds no customer data. A row that grows (a claim writes its lease)
- * or a page that loses rows makes SQLite rebalance pages, and a page it rebuilds keeps stale copies
- * of its old cells in its unallocated area, which `secure_delete` does not zero (docs/decisions/0002).
- * So a body row is only ever appended (ids only grow: the insert takes one above both tables'), then
- * shrunk to a tombstone (all NULL) by the triggers when its touchpoint is delivered or deleted: SQLite
- * zeroes the old cell, and a row that shrinks never rebalances a page. A dead letter keeps its body.
- * Tombstones go when the store compacts the table (upkeep.ts: cleared, every page zeroed, the live
- * bodies appended again). `touchpoints` is rebuilt rather than altered: its old pages, stale copies
- * included, are freed and zeroed.
+ * Version 3: the customer data of a touchpoint (body, order id, dedupe key) moves to `bodies`, a row
+ * with the touchpoint's id; what changes — due time, lease, attempts, errors, state — stays in
+ * `touchpoints`, which holds none. When a row grows (a claim writes its lease) or pages lose rows,
+ * SQLite rebalances pages, and a page it rebuilds keeps stale copies of its old cells in its
+ * unallocated area, which `secure_delete` does not zero (docs/decisions/0002). So a body row is only
+ * appended (ids only grow: a commit's adds take theirs above both tables'), then shrunk to a tombstone
+ * (all NULL) by the triggers when its touchpoint is delivered or deleted: SQLite zeroes the old cell,
+ * and a row that shrinks never rebalances a page. A dead letter keeps its body. Tombstones go when
+ * the store compacts the table (upkeep.ts). `touchpoints` is rebuilt rather than altered: its old
+ * pages, stale copies included, are freed and zeroed.
  */
 const TOMBSTONE = 'UPDATE bodies SET body = NULL, order_id = NULL, dedupe_key = NULL'
 const MIGRATIONS: readonly string[] = [

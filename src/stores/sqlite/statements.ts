@@ -67,8 +67,10 @@ export const COMPACTION_SQL = {
 
 /** The hot path's statements (the store). */
 export class QueueStatements {
-  /** dedupe_hash, received_at, due_at */
-  readonly insert: Stmt<[string | null, number, number]>
+  /** The id the next touchpoint takes: one above both tables' (a tombstone may outlive its row). */
+  readonly nextId: Stmt<[], number>
+  /** id, dedupe_hash, received_at, due_at */
+  readonly insert: Stmt<[number, string | null, number, number]>
   /** id (the touchpoint's), body, order_id, dedupe_key */
   readonly insertBody: Stmt<[number | bigint, string, string | null, string | null]>
   /** hash, received before */
@@ -109,12 +111,14 @@ export class QueueStatements {
   readonly clearBodies: Stmt<[]>
 
   constructor(db: Database) {
-    // The id is above both tables' (a tombstone may outlive its touchpoint): its body is appended.
+    // Ids above both tables' (a tombstone may outlive its touchpoint): a body is always appended.
+    this.nextId = db
+      .prepare<[], number>(
+        `SELECT max(coalesce((SELECT max(id) FROM touchpoints), 0), coalesce((SELECT max(id) FROM bodies), 0)) + 1`,
+      )
+      .pluck()
     this.insert = db.prepare(
-      `INSERT INTO touchpoints (id, dedupe_hash, received_at, due_at)
-       VALUES (max(coalesce((SELECT max(id) FROM touchpoints), 0), coalesce((SELECT max(id) FROM bodies), 0)) + 1,
-         ?, ?, ?)
-       ON CONFLICT DO NOTHING`,
+      `INSERT INTO touchpoints (id, dedupe_hash, received_at, due_at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
     )
     this.insertBody = db.prepare(COMPACTION_SQL.append)
     this.freeExpiredKey = db.prepare(
