@@ -114,7 +114,7 @@ export function createHttpClient(options: HttpClientOptions): { send: HttpClient
     } catch (error) {
       clearTimeout(attempt.timer)
       // Only the code leaves this function: axios errors carry the request config, key included.
-      return { kind: 'network', code: attempt.aborted ? 'ETIMEDOUT' : errorCode(error) }
+      return { kind: 'network', code: attempt.aborted ? 'ETIMEDOUT' : errorCode(axios, error) }
     }
     const retryAfter: unknown = response.headers['retry-after']
     const result: HttpResult =
@@ -259,7 +259,7 @@ function proxyConfigured(): boolean {
   )
 }
 
-function errorCode(error: unknown): string {
-  if (loadDependency<AxiosStatic>('axios').isAxiosError(error)) return error.code ?? 'ERR_NETWORK'
+function errorCode(axios: AxiosStatic, error: unknown): string {
+  if (axios.isAxiosError(error)) return error.code ?? 'ERR_NETWORK'
   return 'ERR_UNKNOWN'
 }

@@ -24,14 +24,17 @@ const COMMANDS: Record<string, readonly string[]> = {
   worker: ['--redis <url>', '--json'],
 }
 
-test('package.json names dist/cli.js as the bin, built from src/cli/index.ts as CommonJS only', () => {
+test('package.json names dist/cli.js as the bin, built from src/cli/index.ts with the library (shared chunks), its unused ESM and type files left out of the package', () => {
   const manifest = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8')) as {
     bin: Record<string, string>
-    tsup: { entry: Record<string, string>; format: string[]; dts: boolean }[]
+    files: string[]
+    tsup: { entry: Record<string, string>; format: string[]; splitting?: boolean }[]
   }
   expect(manifest.bin).toEqual({ 'express-transactionale': './dist/cli.js' })
   const cli = manifest.tsup.find((config) => config.entry.cli !== undefined)
-  expect(cli).toMatchObject({ entry: { cli: 'src/cli/index.ts' }, format: ['cjs'], dts: false })
+  expect(cli).toMatchObject({ entry: { cli: 'src/cli/index.ts' }, splitting: true })
+  expect(cli?.format).toContain('cjs')
+  expect(manifest.files).toEqual(expect.arrayContaining(['dist', '!dist/cli.mjs', '!dist/cli.d.ts', '!dist/cli.d.mts']))
 })
 
 test("the library's entry points load neither commander nor cli-progress", () => {
