@@ -146,7 +146,11 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
       })
     } catch (error) {
       if (!isBusy(error)) this.logError('claim', error)
-      return Promise.reject(error instanceof Error ? error : new Error(messageOf(error)))
+      // As thrown (its `code` says SQLITE_BUSY): better-sqlite3's errors may come from another realm
+      // (a test sandbox), where `instanceof Error` is false.
+      return Promise.reject(
+        typeof error === 'object' && error !== null ? (error as Error) : new Error(messageOf(error)),
+      )
     }
     for (const row of rows) this.claimed.set(row.id, false)
     const touchpoints = rows.map(touchpointOf)
