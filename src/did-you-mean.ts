@@ -23,19 +23,6 @@ export function reportUnknownKeys(
   }
 }
 
-/** Applies a table of option parsers, in the table's order; each reports its own problems. */
-export function parseWithTable<T>(
-  parsers: { readonly [K in keyof T]: (value: unknown, report: (message: string) => void) => T[K] },
-  raw: Record<string, unknown>,
-  report: (key: string, message: string) => void,
-): T {
-  const parsed: Record<string, unknown> = {}
-  for (const key of Object.keys(parsers) as (keyof T & string)[]) {
-    parsed[key] = parsers[key](raw[key], (message) => report(key, message))
-  }
-  return parsed as T
-}
-
 /** The known option nearest to a misspelt one (case-insensitive, edit distance ≤ 3). */
 function closest(key: string, candidates: readonly string[]): string | undefined {
   let best: string | undefined

@@ -28,7 +28,10 @@ export type { CloseSummary } from './delivery/assemble'
 export interface TouchpointStats extends LedgerCounts {
   /** Orders whose mapper or validation is still running. */
   mapping: number
-  /** This process's touchpoints waiting to be sent (being stored, queued, or waiting for a retry). */
+  /**
+   * This process's touchpoints waiting to be sent: being stored and, with the memory store, queued or
+   * waiting for a retry. Once a durable store holds one, it counts in `store.waiting` instead.
+   */
   queued: number
   /** HTTP attempts under way. */
   inFlight: number

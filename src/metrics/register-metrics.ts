@@ -74,7 +74,10 @@ const METRICS = {
   dropped: ['touchpoints_dropped_total', 'Touchpoints dropped before delivery, by reason (sums to outcome="dropped").'],
   received: ['touchpoints_received_total', 'Orders seen: watched responses on the order route that ended.'],
   retried: ['attempts_retried_total', 'HTTP attempts that failed in a retryable way and will be tried again.'],
-  queued: ['queued', "This process's touchpoints waiting to be sent (being stored, queued or waiting for a retry)."],
+  queued: [
+    'queued',
+    "This process's touchpoints waiting to be sent: being stored, and with the memory store queued or waiting for a retry (a durable store's count in store_waiting).",
+  ],
   inFlight: ['in_flight', 'HTTP attempts to the Transactionale API under way.'],
   limit: ['concurrency_limit', 'Requests allowed in flight now (0 while paused, 1 while probing).'],
   outage: ['outage_state', 'Delivery state: 1 for the current state (open, paused or probing), 0 for the others.'],

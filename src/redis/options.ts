@@ -5,7 +5,7 @@
  */
 import { maskRedisUrl } from '../redact'
 import type { RedisOptions } from 'ioredis'
-import { CONFIG_ERROR_CODES, TouchpointConfigError, type ConfigProblem } from '../errors'
+import { CONFIG_ERROR_CODES, TouchpointConfigError } from '../errors'
 import { parseOptions, spec, type OptionSpec } from '../option-parser'
 
 /** Where Redis is: a `redis://` or `rediss://` URL, or ioredis options (`{ host, port, password, tls, … }`). */
@@ -103,15 +103,11 @@ export function resolveRedisStoreOptions(input: unknown): ResolvedRedisStoreOpti
   })
 }
 
-/** A problem with code `ERR_TOUCHPOINT_REDIS`. */
-export const redisProblem = (option: string, message: string): ConfigProblem => ({
-  option,
-  code: CONFIG_ERROR_CODES.redis,
-  message,
-})
-
+/** Problems with code `ERR_TOUCHPOINT_REDIS`, as one error. */
 export const redisConfigError = (problems: readonly { option: string; message: string }[]): TouchpointConfigError =>
-  new TouchpointConfigError(problems.map((p) => redisProblem(p.option, p.message)))
+  new TouchpointConfigError(
+    problems.map((p) => ({ option: p.option, code: CONFIG_ERROR_CODES.redis, message: p.message })),
+  )
 
 export { maskRedisUrl }
 
