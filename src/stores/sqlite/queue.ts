@@ -146,10 +146,10 @@ export class SqliteQueue implements TouchpointStore, CountingStore {
       })
     } catch (error) {
       if (!isBusy(error)) this.logError('claim', error)
-      // As thrown (its `code` says SQLITE_BUSY): better-sqlite3's errors may come from another realm
-      // (a test sandbox), where `instanceof Error` is false.
+      // Its message and `code` (SQLITE_BUSY …) kept: better-sqlite3's errors may come from another
+      // realm (a test sandbox), where `instanceof Error` is false.
       return Promise.reject(
-        typeof error === 'object' && error !== null ? (error as Error) : new Error(messageOf(error)),
+        error instanceof Error ? error : Object.assign(new Error(messageOf(error)), { code: codeOf(error) }),
       )
     }
     for (const row of rows) this.claimed.set(row.id, false)
