@@ -1,6 +1,7 @@
 /**
- * A wait with a deadline, for the callers that must answer by a time whatever the API does:
- * `flush({ timeoutMs })` and the promise handed to `waitUntil`.
+ * Waits with a deadline: for the callers that must answer by a time whatever the API does
+ * (`flush({ timeoutMs })`, the promise handed to `waitUntil`), and for calls to a server that must
+ * fail rather than hang when it stops answering (Redis).
  */
 import { clampDelay, type Clock } from './types'
 
@@ -27,3 +28,12 @@ export async function raceDeadline(
 }
 
 const noop = (): void => undefined
+
+/** `work`, or a rejection with `message` once `ms` have passed first. */
+export function rejectAfter<T>(work: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms).unref()
+  })
+  return Promise.race([work, late]).finally(() => clearTimeout(timer))
+}

@@ -163,13 +163,22 @@ export function storeErrorLog(
   store: Record<string, unknown>,
 ): (operation: string, fields: Record<string, unknown>) => void {
   const throttled = throttle(Date.now)
-  const [level, message] = LOG_MESSAGES.storeError
   return (operation, fields) =>
-    throttled(operation, STORE_ERROR_INTERVAL_MS, (suppressed) => {
-      try {
-        logger()?.[level]({ ...store, operation, ...fields, suppressedSinceLastLine: suppressed }, message)
-      } catch {
-        // A logger that throws must not break delivery.
-      }
-    })
+    throttled(operation, STORE_ERROR_INTERVAL_MS, (suppressed) =>
+      storeEvent(logger(), 'storeError', { ...store, operation, ...fields, suppressedSinceLastLine: suppressed }),
+    )
+}
+
+/** One of a store's own log lines, through its logger when it has one; never throws. */
+export function storeEvent(
+  logger: TouchpointLogger | undefined,
+  event: LogEvent,
+  fields: Record<string, unknown>,
+): void {
+  const [level, message] = LOG_MESSAGES[event]
+  try {
+    logger?.[level](fields, message)
+  } catch {
+    // A logger that throws must not break delivery.
+  }
 }

@@ -71,3 +71,26 @@ export function parseOptions<Table extends Record<string, OptionSpec<unknown>>>(
   if (problems.length > 0) throw new TouchpointConfigError(problems)
   return resolved as Resolved<Table>
 }
+
+/** What a value is, for a problem's message: its kind, never its text (it may be a secret). */
+export function kindOf(value: unknown): string {
+  return value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+}
+
+/** A parser of a whole number from `min` to `max` (`unit`: `' of ms'`); `undefined` is `fallback`. */
+export const wholeNumber =
+  (fallback: number, [min, max]: readonly [number, number], unit = '') =>
+  (value: unknown = fallback, report: Report): number => {
+    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value
+    report(`must be a whole number${unit} from ${min} to ${max} (got ${kindOf(value)})`)
+    return fallback
+  }
+
+/** A parser of a boolean; `undefined` is `fallback`. */
+export const boolean =
+  (fallback: boolean) =>
+  (value: unknown = fallback, report: Report): boolean => {
+    if (typeof value === 'boolean') return value
+    report(`must be a boolean (got ${kindOf(value)})`)
+    return fallback
+  }

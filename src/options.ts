@@ -6,7 +6,7 @@ import { normalizeCountry } from './country'
 import { CONFIG_ERROR_CODES } from './errors'
 import { HOOK_NAMES, type Hooks } from './hooks'
 import { unknownName } from './did-you-mean'
-import { parseOptions, spec, type OptionSpec, type Report, type Resolved } from './option-parser'
+import { kindOf, parseOptions, spec, type OptionSpec, type Report, type Resolved } from './option-parser'
 import { isPinoCompatible, type TouchpointLogger } from './logger'
 import { compileRoute, type RoutePattern } from './route-matcher'
 import type { AnyStore } from './stores/contracts'
@@ -118,7 +118,7 @@ function parseRoute(value: unknown, report: Report): RoutePattern[] {
   routes.forEach((pattern, i) => {
     const where = Array.isArray(value) ? `route[${i}]` : 'route'
     if (typeof pattern !== 'string' && !(pattern instanceof RegExp)) {
-      report(`must be a path string or a RegExp (got ${describe(pattern)})`, where)
+      report(`must be a path string or a RegExp (got ${kindOf(pattern)})`, where)
       return
     }
     try {
@@ -193,7 +193,7 @@ function parseDedupe(value: unknown, report: Report): ResolvedDedupe {
     dedupeKey = key as ResolvedDedupe['key']
   } else if (key !== undefined) {
     report(
-      `must be 'orderId', 'email' or a function (customer) => string | undefined (got ${describe(key)})`,
+      `must be 'orderId', 'email' or a function (customer) => string | undefined (got ${kindOf(key)})`,
       'dedupe.key',
     )
   }
@@ -210,7 +210,7 @@ function parseHooks(value: unknown, report: Report): Hooks {
     if (!(HOOK_NAMES as readonly string[]).includes(name)) {
       report(unknownName('hook', name, HOOK_NAMES), `hooks.${name}`)
     } else if (hook !== undefined && typeof hook !== 'function') {
-      report(`must be a function (got ${describe(hook)})`, `hooks.${name}`)
+      report(`must be a function (got ${kindOf(hook)})`, `hooks.${name}`)
     }
   }
   return hooks
@@ -282,13 +282,13 @@ function wholeNumber(
 function fn(value: unknown, report: Report): ((...args: never[]) => unknown) | undefined {
   if (value === undefined) return undefined
   if (typeof value === 'function') return value as (...args: never[]) => unknown
-  report(`must be a function (got ${describe(value)})`)
+  report(`must be a function (got ${kindOf(value)})`)
   return undefined
 }
 
 function bool(value: unknown, report: Report): boolean | undefined {
   if (value === undefined || typeof value === 'boolean') return value
-  report(`must be a boolean (got ${describe(value)})`)
+  report(`must be a boolean (got ${kindOf(value)})`)
   return undefined
 }
 
@@ -303,7 +303,7 @@ function formatDefault(value: Record<string, unknown>): string {
 }
 
 function checkEndpoint(endpoint: unknown): string | undefined {
-  if (typeof endpoint !== 'string') return `must be a URL string (got ${describe(endpoint)})`
+  if (typeof endpoint !== 'string') return `must be a URL string (got ${kindOf(endpoint)})`
   let url: URL
   try {
     url = new URL(endpoint)
@@ -321,10 +321,4 @@ function checkEndpoint(endpoint: unknown): string | undefined {
 
 function isLoopback(hostname: string): boolean {
   return LOOPBACK_HOSTS.has(hostname) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
-}
-
-function describe(value: unknown): string {
-  if (value === null) return 'null'
-  if (Array.isArray(value)) return 'an array'
-  return typeof value
 }

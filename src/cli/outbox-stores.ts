@@ -8,13 +8,11 @@ import { existsSync } from 'node:fs'
 import * as redisEntry from '../redis'
 import { maskRedisUrl } from '../redact'
 import { openOutbox } from '../sqlite'
-import type { OutboxStats, TouchpointOutbox } from '../stores/contracts'
+import type { TouchpointOutbox } from '../stores/contracts'
 import { asUsageError, CliError, EXIT, usageError } from './output'
 
-/** The outbox as the command uses it: the contract, whose `stats()` may say how much room the shops leave. */
-export interface CliOutbox extends TouchpointOutbox {
-  stats(): Promise<OutboxStats & { readonly room?: number | undefined }>
-}
+/** The outbox as the command uses it. */
+export type CliOutbox = TouchpointOutbox
 
 /** How long one store operation of a command may take before the command fails. */
 const OPERATION_TIMEOUT_MS = 10_000

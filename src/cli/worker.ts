@@ -7,7 +7,7 @@ import { Command } from 'commander'
 import pino from 'pino'
 import { DEFAULTS } from '../options'
 import { REDIS_STORE_DEFAULTS, runWorker } from '../redis'
-import { maskRedisUrl } from '../redis/options'
+import { maskRedisUrl } from '../redact'
 import type { TouchpointWorker } from '../redis/run-worker'
 import {
   API_KEY_ENV,

@@ -9,7 +9,7 @@ import type { DropReason } from '../hooks'
 import type { Outcome } from '../ledger'
 import type { TouchpointMiddleware, TouchpointStats } from '../middleware'
 import { OBSERVE } from '../observe'
-import { loadPromClient, metricsError, requirePromClient } from './prom-client'
+import { loadPromClient, metricsError } from './prom-client'
 import { CONFIG_ERROR_CODES } from '../errors'
 import { parseOptions, spec, type OptionSpec, type Resolved } from '../option-parser'
 
@@ -193,7 +193,7 @@ export function registerMetrics(
 ): TouchpointMetrics {
   checkTouchpoint(touchpoint)
   const { register: given, prefix } = parseMetricsOptions(options)
-  const prom = loadPromClient(deps.load ?? requirePromClient)
+  const prom = loadPromClient(deps.load)
   const register = given ?? prom.register
   const name = (key: keyof typeof METRICS): string => `${prefix}${METRICS[key][0]}`
   const help = (key: keyof typeof METRICS): string => METRICS[key][1]

@@ -3,11 +3,10 @@
  * import time, so `express-transactionale/redis` imports without them), and opens the ioredis
  * connections with the settings each role needs.
  */
-import { createRequire } from 'node:module'
-import { join } from 'node:path'
 import type * as BullMQ from 'bullmq'
 import type IORedis from 'ioredis'
 import type { RedisOptions } from 'ioredis'
+import { loadOptionalPeer } from '../load-dependency'
 import { redisConfigError, type RedisConnection } from './options'
 
 /** The parts of bullmq and ioredis the Redis store uses: public API only. */
@@ -22,26 +21,16 @@ export interface RedisModules {
 /** Loads one module by name (tests pass one that fails). */
 export type ModuleLoader = (name: 'bullmq' | 'ioredis') => unknown
 
-// From beside this file, so the shop's copy is found; tsup's shims give the ESM build a `__filename`.
-const defaultLoader: ModuleLoader = (name) =>
-  createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'index.js'))(name)
-
 /** Loads bullmq and ioredis, or throws a `TouchpointConfigError` (`ERR_TOUCHPOINT_REDIS`) saying what to install. */
-export function loadRedisModules(where: string, load: ModuleLoader = defaultLoader): RedisModules {
-  const one = (name: 'bullmq' | 'ioredis'): unknown => {
-    try {
-      return load(name)
-    } catch (error) {
-      const code = (error as { code?: unknown } | null)?.code
-      const why =
-        code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND' ? 'is not installed' : 'could not be loaded'
-      const message = `needs ${name}, an optional peer dependency that ${why}: run \`npm install bullmq ioredis\``
-      throw redisConfigError([{ option: where, message }])
-    }
-  }
-  const bullmq = one('bullmq') as typeof BullMQ
-  const ioredis = one('ioredis') as { default?: typeof IORedis } & typeof IORedis
-  const { Queue, Worker, UnrecoverableError, DelayedError } = bullmq
+export function loadRedisModules(where: string, load?: ModuleLoader): RedisModules {
+  const one = <T>(name: 'bullmq' | 'ioredis'): T =>
+    loadOptionalPeer<T>(
+      name,
+      { install: 'npm install bullmq ioredis', ...(load === undefined ? {} : { loader: () => load(name) }) },
+      (message) => redisConfigError(where, message),
+    )
+  const { Queue, Worker, UnrecoverableError, DelayedError } = one<typeof BullMQ>('bullmq')
+  const ioredis = one<{ default?: typeof IORedis } & typeof IORedis>('ioredis')
   return { Queue, Worker, UnrecoverableError, DelayedError, Redis: ioredis.default ?? ioredis }
 }
 

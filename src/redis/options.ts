@@ -1,12 +1,11 @@
 /**
- * The Redis options: `redisStore()`'s public type, its defaults, and one typed parser per option
- * (`connection` and `prefix` serve `runWorker()` too), every problem reported at once as a
- * `TouchpointConfigError` with code `ERR_TOUCHPOINT_REDIS`.
+ * The Redis options: `redisStore()`'s public type, its defaults, and its option table (`connection`
+ * and `prefix` serve `runWorker()` too); problems have code `ERR_TOUCHPOINT_REDIS`.
  */
-import { maskRedisUrl } from '../redact'
 import type { RedisOptions } from 'ioredis'
 import { CONFIG_ERROR_CODES, TouchpointConfigError } from '../errors'
-import { parseOptions, spec, type OptionSpec } from '../option-parser'
+import { boolean, kindOf, parseOptions, spec, wholeNumber, type OptionSpec } from '../option-parser'
+import { maskRedisUrl } from '../redact'
 
 /** Where Redis is: a `redis://` or `rediss://` URL, or ioredis options (`{ host, port, password, tls, … }`). */
 export type RedisConnection = string | RedisOptions
@@ -40,58 +39,40 @@ export const REDIS_STORE_DEFAULTS = {
 } as const satisfies Partial<Record<keyof RedisStoreOptions, unknown>>
 
 export type ResolvedRedisStoreOptions = Required<RedisStoreOptions>
-type Report = (message: string) => void
 
-/** A whole number from `min` to `max`, or its default. */
-const whole =
-  (fallback: number, min: number, max: number, unit = '') =>
-  (value: unknown = fallback, report: Report): number => {
-    if (typeof value === 'number' && Number.isInteger(value) && value >= min && value <= max) return value
-    report(`must be a whole number${unit} from ${min} to ${max} (got ${describe(value)})`)
-    return fallback
-  }
-
-/** One typed parser per option, carrying its default; the compiler checks the table against the type. */
-const PARSERS = {
-  connection: (value: unknown, report: Report): RedisConnection => {
-    if (typeof value === 'string') {
-      if (!/^rediss?:$/.test(URL.canParse(value) ? new URL(value).protocol : '')) {
-        report(`must be a redis:// or rediss:// URL, like 'redis://localhost:6379' (got "${maskRedisUrl(value)}")`)
-      }
-      return value
+function parseConnection(value: unknown, report: (message: string) => void): RedisConnection {
+  if (typeof value === 'string') {
+    if (!/^rediss?:$/.test(URL.canParse(value) ? new URL(value).protocol : '')) {
+      report(`must be a redis:// or rediss:// URL, like 'redis://localhost:6379' (got "${maskRedisUrl(value)}")`)
     }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      report(
-        `missing: pass the Redis URL (e.g. process.env.REDIS_URL) or ioredis options like { host, port } (got ${describe(value)})`,
-      )
-    } else if (typeof (value as { duplicate?: unknown }).duplicate === 'function') {
-      report('must be a URL or ioredis options, not a client: the store opens (and closes) its own connections')
-    } else if ((value as RedisOptions).keyPrefix !== undefined) {
-      report('must not set keyPrefix (BullMQ does not support it): use the prefix option instead')
-    } else return value
-    return {}
-  },
-  prefix: (value: unknown = REDIS_STORE_DEFAULTS.prefix, report: Report): string => {
-    if (typeof value === 'string' && /^[\x21-\x39\x3b-\x7e]{1,100}$/.test(value)) return value
-    report(`must be 1 to 100 printable ASCII characters without spaces or ':' (got ${describe(value)})`)
-    return REDIS_STORE_DEFAULTS.prefix
-  },
-  worker: (value: unknown = REDIS_STORE_DEFAULTS.worker, report: Report): boolean => {
-    if (typeof value === 'boolean') return value
-    report(`must be a boolean (got ${describe(value)})`)
-    return REDIS_STORE_DEFAULTS.worker
-  },
-  localBufferSize: whole(REDIS_STORE_DEFAULTS.localBufferSize, 0, 1_000_000),
-  retentionMs: whole(REDIS_STORE_DEFAULTS.retentionMs, 1000, 10 * 365 * 86_400_000, ' of ms'),
-} satisfies { readonly [K in keyof RedisStoreOptions]-?: (value: unknown, report: Report) => unknown }
+    return value
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    report(
+      `missing: pass the Redis URL (e.g. process.env.REDIS_URL) or ioredis options like { host, port } (got ${kindOf(value)})`,
+    )
+  } else if (typeof (value as { duplicate?: unknown }).duplicate === 'function') {
+    report('must be a URL or ioredis options, not a client: the store opens (and closes) its own connections')
+  } else if ((value as RedisOptions).keyPrefix !== undefined) {
+    report('must not set keyPrefix (BullMQ does not support it): use the prefix option instead')
+  } else return value
+  return {}
+}
 
-/** `redisStore()`'s option table: each option's default as the docs show it, and its parser. */
+/** `redisStore()`'s option table: each option's default as the docs show it, and its typed parser. */
 export const REDIS_OPTION_TABLE = {
-  connection: spec('— (required)', PARSERS.connection),
-  prefix: spec("`'transactionale'`", PARSERS.prefix),
-  worker: spec('`true`', PARSERS.worker),
-  localBufferSize: spec('`1000`', PARSERS.localBufferSize),
-  retentionMs: spec('`604800000` (7 d)', PARSERS.retentionMs),
+  connection: spec('— (required)', parseConnection),
+  prefix: spec("`'transactionale'`", (value = REDIS_STORE_DEFAULTS.prefix, report): string => {
+    if (typeof value === 'string' && /^[\x21-\x39\x3b-\x7e]{1,100}$/.test(value)) return value
+    report(`must be 1 to 100 printable ASCII characters without spaces or ':' (got ${kindOf(value)})`)
+    return REDIS_STORE_DEFAULTS.prefix
+  }),
+  worker: spec('`true`', boolean(REDIS_STORE_DEFAULTS.worker)),
+  localBufferSize: spec('`1000`', wholeNumber(REDIS_STORE_DEFAULTS.localBufferSize, [0, 1_000_000])),
+  retentionMs: spec(
+    '`604800000` (7 d)',
+    wholeNumber(REDIS_STORE_DEFAULTS.retentionMs, [1000, 10 * 365 * 86_400_000], ' of ms'),
+  ),
 } satisfies { readonly [K in keyof RedisStoreOptions]-?: OptionSpec<ResolvedRedisStoreOptions[K]> }
 
 /** Validates `redisStore()`'s options; throws a {@link TouchpointConfigError} listing every problem. */
@@ -103,13 +84,6 @@ export function resolveRedisStoreOptions(input: unknown): ResolvedRedisStoreOpti
   })
 }
 
-/** Problems with code `ERR_TOUCHPOINT_REDIS`, as one error. */
-export const redisConfigError = (problems: readonly { option: string; message: string }[]): TouchpointConfigError =>
-  new TouchpointConfigError(
-    problems.map((p) => ({ option: p.option, code: CONFIG_ERROR_CODES.redis, message: p.message })),
-  )
-
-export { maskRedisUrl }
-
-const describe = (value: unknown): string =>
-  value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+/** One problem with code `ERR_TOUCHPOINT_REDIS`, as an error. */
+export const redisConfigError = (option: string, message: string): TouchpointConfigError =>
+  new TouchpointConfigError([{ option, code: CONFIG_ERROR_CODES.redis, message }])

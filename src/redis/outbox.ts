@@ -1,13 +1,14 @@
 /**
  * The operator's outbox of a Redis store (what the `outbox` CLI uses): counts, waiting touchpoints and
- * dead letters a page at a time, one order's touchpoints, dead letters sent again in pages that leave
- * room for the shops' live orders, and purge.
+ * dead letters a page at a time, one order's touchpoints, dead letters sent again (never more than
+ * the shops have room for), and purge.
  */
 import type { Job } from 'bullmq'
 import { DEFAULTS } from '../options'
-import type { OutboxEntry, TouchpointOutbox } from '../stores/contracts'
+import { maskRedisUrl } from '../redact'
+import type { OutboxEntry, OutboxStats, TouchpointOutbox } from '../stores/contracts'
 import { loadRedisModules, openConnection, whenReady, type ModuleLoader } from './load'
-import { maskRedisUrl, REDIS_STORE_DEFAULTS, type RedisConnection } from './options'
+import { REDIS_STORE_DEFAULTS, type RedisConnection } from './options'
 import { bounded, QUEUE_NAME, type JobData } from './queue'
 
 export interface RedisOutboxOptions {
@@ -15,8 +16,6 @@ export interface RedisOutboxOptions {
   readonly prefix?: string
   /** The shops' `queue.maxSize`: `retry()` keeps what waits under half of it. Defaults to `10000`. */
   readonly maxSize?: number
-  /** How long `retry()` waits for the shops to make room before it stops. Defaults to `60000`. */
-  readonly roomWaitMs?: number
   /** How long opening waits for Redis. Defaults to `10000`. */
   readonly timeoutMs?: number
   readonly load?: ModuleLoader
@@ -30,20 +29,17 @@ const STATES = [
   ['delayed', 'delayed'],
   ['failed', 'dead'],
 ] as const
-const PAGE = 500
+type State = (typeof STATES)[number]
 
 /** Opens the outbox of the Redis store at `connection`; rejects when Redis cannot be reached. */
 export async function openRedisOutbox(
   connection: RedisConnection,
   options: RedisOutboxOptions = {},
 ): Promise<TouchpointOutbox> {
-  const { prefix = REDIS_STORE_DEFAULTS.prefix, maxSize = DEFAULTS.queue.maxSize, roomWaitMs = 60_000 } = options
+  const { prefix = REDIS_STORE_DEFAULTS.prefix, maxSize = DEFAULTS.queue.maxSize } = options
   const modules = loadRedisModules('openRedisOutbox', options.load)
-  const where =
-    typeof connection === 'string'
-      ? maskRedisUrl(connection)
-      : `redis://${connection.host ?? '127.0.0.1'}:${connection.port ?? 6379}`
-  const name = `${where} (prefix ${prefix})`
+  const { host = '127.0.0.1', port = 6379 } = typeof connection === 'string' ? {} : connection
+  const name = `${typeof connection === 'string' ? maskRedisUrl(connection) : `redis://${host}:${port}`} (prefix ${prefix})`
   const client = openConnection(modules, connection, 'producer')
   // A refused connection is an answer too: an operator's command fails at once.
   await whenReady(client, options.timeoutMs ?? 10_000, /./).catch((error: Error) => {
@@ -51,30 +47,25 @@ export async function openRedisOutbox(
     throw new Error(`${name}: cannot reach Redis (${error.message})`)
   })
   const queue = new modules.Queue<JobData>(QUEUE_NAME, { connection: client, prefix, skipVersionCheck: true })
-  const counts = (): Promise<Record<string, number>> =>
-    bounded(queue.getJobCounts(...STATES.map(([type]) => type)), 'the count')
-  const entry = (job: Job<JobData>, state: OutboxEntry['state']): OutboxEntry => ({
-    ...{ id: String(job.id), orderId: job.data.orderId, body: job.data.body, attempts: job.data.attempts ?? 0 },
-    ...{ receivedAt: job.data.receivedAt, state, ...(job.failedReason ? { lastError: job.failedReason } : {}) },
-    ...(state === 'dead' && job.finishedOn !== undefined ? { failedAt: job.finishedOn } : {}),
+  const counts = async (): Promise<(type: string) => number> => {
+    const c = await bounded(queue.getJobCounts(...STATES.map(([type]) => type)), 'the count')
+    return (type) => c[type] ?? 0
+  }
+  const entry = ({ id, data, failedReason, finishedOn }: Job<JobData>, state: OutboxEntry['state']): OutboxEntry => ({
+    ...{ id: String(id), orderId: data.orderId, body: data.body, attempts: data.attempts ?? 0 },
+    ...{ receivedAt: data.receivedAt, state, ...(failedReason ? { lastError: failedReason } : {}) },
+    ...(state === 'dead' && finishedOn !== undefined ? { failedAt: finishedOn } : {}),
   })
   /** `limit` entries from `offset` on, across `states` in their order. */
-  const page = async (
-    states: typeof STATES extends readonly (infer S)[] ? S[] : never,
-    limit: number,
-    offset: number,
-  ) => {
-    const c = await counts()
+  const page = async (states: readonly State[], limit: number, offset: number): Promise<OutboxEntry[]> => {
+    const count = await counts()
     const out: OutboxEntry[] = []
     for (const [type, state] of states) {
-      if (out.length < limit && offset < (c[type] ?? 0)) {
-        const jobs =
-          type === 'failed'
-            ? await queue.getFailed(offset, offset + limit - out.length - 1)
-            : await queue.getJobs([type], offset, offset + limit - out.length - 1, true)
+      if (out.length < limit && offset < count(type)) {
+        const jobs = await queue.getJobs([type], offset, offset + limit - out.length - 1, type !== 'failed')
         out.push(...jobs.map((job) => entry(job, state)))
       }
-      offset = Math.max(0, offset - (c[type] ?? 0))
+      offset = Math.max(0, offset - count(type))
     }
     return out
   }
@@ -82,24 +73,21 @@ export async function openRedisOutbox(
   const dead = async (ids: readonly string[] | undefined, count: number): Promise<Job<JobData>[]> => {
     const jobs =
       ids === undefined ? await queue.getFailed(0, count - 1) : await Promise.all(ids.map((id) => queue.getJob(id)))
-    const failed = await Promise.all(
-      jobs.map(async (job) => (job !== undefined && (await job.isFailed()) ? [job] : [])),
-    )
+    const failed = await Promise.all(jobs.map(async (job) => (job && (await job.isFailed()) ? [job] : [])))
     return failed.flat()
+  }
+  const stats = async (): Promise<OutboxStats & { room: number }> => {
+    const count = await counts()
+    const waiting = count('wait') + count('prioritized') + count('delayed')
+    return {
+      ...{ waiting: waiting + count('active'), beingSent: count('active'), delayed: count('delayed') },
+      ...{ deadLetters: count('failed'), room: Math.max(0, Math.floor(maxSize / 2) - waiting) },
+    }
   }
 
   return {
     name,
-    async stats() {
-      const c = await counts()
-      const [active, delayed] = [c.active ?? 0, c.delayed ?? 0]
-      return {
-        waiting: active + (c.wait ?? 0) + (c.prioritized ?? 0) + delayed,
-        beingSent: active,
-        delayed,
-        deadLetters: c.failed ?? 0,
-      }
-    },
+    stats,
     list: ({ state, limit, offset = 0 }) =>
       page(
         STATES.filter(([, as]) => (as === 'dead') === (state === 'dead')),
@@ -107,37 +95,24 @@ export async function openRedisOutbox(
         offset,
       ),
     async find(orderIdOrId) {
-      const all = await page([...STATES], Number.MAX_SAFE_INTEGER, 0)
+      const all = await page(STATES, Number.MAX_SAFE_INTEGER, 0)
       return all.filter((e) => e.orderId === orderIdOrId || e.id === orderIdOrId)
     },
     /**
-     * Dead letters back to waiting (due now, attempts reset) in pages that keep what waits under half of
-     * `maxSize`, the rest being the shops' room for live orders; between pages it waits for the shops
-     * to deliver, at most `roomWaitMs` without room. One whose order was stored again since stays dead.
+     * Dead letters back to waiting (due now, attempts reset), as many as keep what waits under half of
+     * `maxSize` (the rest is the shops' room for live orders). One whose order was stored again stays dead.
      */
     async retry(ids) {
-      const left = ids === undefined ? undefined : [...new Set(ids)]
-      const tried = new Set<string>()
-      let [moved, since] = [0, Date.now()]
-      for (;;) {
-        const c = await counts()
-        const room = Math.min(PAGE, Math.floor(maxSize / 2) - (c.wait ?? 0) - (c.prioritized ?? 0) - (c.delayed ?? 0))
-        if (room <= 0 && Date.now() - since > roomWaitMs) return moved
-        if (room <= 0) {
-          await new Promise((resolve) => setTimeout(resolve, 200))
-          continue
-        }
-        const jobs = (await dead(left?.splice(0, room), room)).filter((job) => !tried.has(String(job.id)))
-        if (jobs.length === 0 && !left?.length) return moved
-        for (const job of jobs) {
-          tried.add(String(job.id))
-          if (job.deduplicationId && (await queue.getDeduplicationJobId(job.deduplicationId)) !== null) continue
-          await job.updateData({ ...job.data, attempts: 0 })
-          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
-          moved++
-        }
-        since = Date.now()
+      const { room } = await stats()
+      let moved = 0
+      if (room === 0) return 0
+      for (const job of await dead(ids?.slice(0, room), room)) {
+        if (job.deduplicationId && (await queue.getDeduplicationJobId(job.deduplicationId)) !== null) continue
+        await job.updateData({ ...job.data, attempts: 0 })
+        await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
+        moved++
       }
+      return moved
     },
     async purge(ids) {
       if (ids === undefined) return (await queue.clean(0, 0, 'failed')).length

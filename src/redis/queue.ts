@@ -6,7 +6,8 @@
  * A poll reads the queue-wide counts (`stats()`, `full`) and the queue-wide pause.
  */
 import { createHash, randomBytes } from 'node:crypto'
-import { LOG_MESSAGES, storeErrorLog, type LogEvent, type TouchpointLogger } from '../logger'
+import { rejectAfter } from '../deadline'
+import { storeErrorLog, storeEvent, type TouchpointLogger } from '../logger'
 import type { AddResult, NewTouchpoint } from '../stores/contracts'
 import { openConnection, whenReady, type RedisModules } from './load'
 import type { ResolvedRedisStoreOptions } from './options'
@@ -17,8 +18,6 @@ export const QUEUE_NAME = 'touchpoints'
  * one; its window is how long a worker waits after giving a job back with no pause set.
  */
 export const LIMITER = { max: 1_000_000_000, duration: 100 } as const
-/** The longest one Redis call of an add, a count or a close step may take before it counts as failed. */
-export const DEADLINE_MS = 5000
 const AUTH_ERROR = /NOAUTH|WRONGPASS|invalid password|invalid username-password/i
 const CONNECTION_ERROR = /Connection is closed|Stream isn't writeable|ECONN|EPIPE|ETIMEDOUT|MaxRetries|did not answer/i
 
@@ -45,11 +44,10 @@ export type TouchpointQueue = ReturnType<typeof openQueue>
 
 export function openQueue(
   modules: RedisModules,
-  options: ResolvedRedisStoreOptions,
+  { connection, prefix, localBufferSize, retentionMs }: ResolvedRedisStoreOptions,
   context: { logger: TouchpointLogger; maxSize: number; dedupeWindowMs: number; pollMs: number; now: () => number },
 ) {
-  const { prefix, localBufferSize } = options
-  const producer = openConnection(modules, options.connection, 'producer')
+  const producer = openConnection(modules, connection, 'producer')
   // On our connection (BullMQ does not close it); no version check: BullMQ's own first command, lost
   // if Redis goes away before it answers, would leave the queue unusable for good.
   const queue = new modules.Queue<JobData>(QUEUE_NAME, {
@@ -57,30 +55,22 @@ export function openQueue(
     prefix,
     skipVersionCheck: true,
     streams: { events: { maxLen: 100 } },
-    defaultJobOptions: { removeOnComplete: true, removeOnFail: { age: Math.ceil(options.retentionMs / 1000) } },
+    defaultJobOptions: { removeOnComplete: true, removeOnFail: { age: Math.ceil(retentionMs / 1000) } },
   })
   const tag = randomBytes(4).readUInt32BE().toString(36)
-  let [seq, landed, waiting, dead, pausedUntil, storing] = [0, 0, 0, 0, 0, 0]
-  let closed = false
+  let [seq, landed, waiting, dead, pausedUntil, storing, closed] = [0, 0, 0, 0, 0, 0, false]
   let down: { since: number; dropped: number } | undefined
   const buffer: { touchpoint: NewTouchpoint; resolve: (result: Promise<AddResult>) => void }[] = []
   const adding = new Set<Promise<unknown>>()
-  const write = (event: LogEvent, fields: Record<string, unknown>): void => {
-    const [level, message] = LOG_MESSAGES[event]
-    try {
-      if (!closed) context.logger[level]({ store: 'redis', prefix, ...fields }, message)
-    } catch {
-      // A logger that throws must not break delivery.
-    }
-  }
-  const errorLog = storeErrorLog(() => (closed ? undefined : context.logger), { store: 'redis', prefix })
+  const logger = (): TouchpointLogger | undefined => (closed ? undefined : context.logger)
+  const errorLog = storeErrorLog(logger, { store: 'redis', prefix })
   const logError = (operation: string, error: unknown): void => errorLog(operation, { error: messageOf(error) })
 
   const enqueue = async ({ body, orderId, receivedAt, dedupeKey }: NewTouchpoint): Promise<AddResult> => {
     const jobId = `${tag}.${(++seq).toString(36)}`
     const data: JobData = orderId === undefined ? { body, receivedAt } : { body, orderId, receivedAt }
-    const deduplication = { id: dedupeId(dedupeKey ?? ''), ttl: context.dedupeWindowMs }
     const dedupe = dedupeKey !== undefined && context.dedupeWindowMs > 0
+    const deduplication = { id: dedupeId(dedupeKey ?? ''), ttl: context.dedupeWindowMs }
     const job = await bounded(queue.add('t', data, dedupe ? { jobId, deduplication } : { jobId }), 'the add')
     if (job.id !== jobId) return 'duplicate'
     waiting++
@@ -103,15 +93,14 @@ export function openQueue(
   const unreachable = (error: unknown): void => {
     if (closed || down !== undefined) return
     down = { since: Date.now(), dropped: 0 }
-    write('storeUnavailable', { localBufferSize, error: messageOf(error) })
+    storeEvent(logger(), 'storeUnavailable', { store: 'redis', prefix, localBufferSize, error: messageOf(error) })
   }
   const reachable = (): void => {
     if (closed) return
     if (down !== undefined) {
-      write('storeReachable', {
-        buffered: buffer.length,
-        dropped: down.dropped,
-        unavailableMs: Date.now() - down.since,
+      const { dropped, since } = down
+      storeEvent(logger(), 'storeReachable', {
+        ...{ store: 'redis', prefix, buffered: buffer.length, dropped, unavailableMs: Date.now() - since },
       })
       down = undefined
     }
@@ -120,12 +109,14 @@ export function openQueue(
   const refresh = async (): Promise<void> => {
     if (closed || producer.status !== 'ready') return
     try {
-      const [before, counts, ttl] = [
-        landed,
-        queue.getJobCounts('wait', 'prioritized', 'delayed', 'failed'),
-        queue.getRateLimitTtl(LIMITER.max),
-      ]
-      const [c, pause] = await bounded(Promise.all([counts, ttl]), 'the count')
+      const before = landed
+      const [c, pause] = await bounded(
+        Promise.all([
+          queue.getJobCounts('wait', 'prioritized', 'delayed', 'failed'),
+          queue.getRateLimitTtl(LIMITER.max),
+        ]),
+        'the count',
+      )
       // A count read while an add of ours landed may miss it: then ours stands until the next one.
       if (landed === before) waiting = (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0)
       dead = c.failed ?? 0
@@ -161,13 +152,13 @@ export function openQueue(
     },
     async stats(): Promise<QueueStats> {
       const c = await bounded(queue.getJobCounts('wait', 'prioritized', 'delayed', 'active', 'failed'), 'queueStats()')
-      const [waiting, delayed, active, failed] = [
-        (c.wait ?? 0) + (c.prioritized ?? 0),
-        c.delayed ?? 0,
-        c.active ?? 0,
-        c.failed ?? 0,
-      ]
-      return { waiting, delayed, active, failed }
+      const count = (type: string): number => c[type] ?? 0
+      return {
+        waiting: count('wait') + count('prioritized'),
+        delayed: count('delayed'),
+        active: count('active'),
+        failed: count('failed'),
+      }
     },
     /** Resolves once Redis answers; rejects at once when it refuses the credentials, else after `ms`. */
     connected: (ms: number) => whenReady(producer, ms, AUTH_ERROR),
@@ -184,14 +175,9 @@ export function openQueue(
   }
 }
 
-/** `promise`, or a rejection once Redis has not answered within `ms`. */
-export function bounded<T>(promise: Promise<T>, what: string, ms = DEADLINE_MS): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`Redis did not answer ${what} within ${ms / 1000} s`)), ms).unref()
-  })
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer))
-}
+/** `promise`, or a rejection once Redis has not answered `what` within 5 s. */
+export const bounded = <T>(promise: Promise<T>, what: string): Promise<T> =>
+  rejectAfter(promise, 5000, `Redis did not answer ${what} within 5 s`)
 
 export const messageOf = (error: unknown): string =>
   (error instanceof Error ? error.message : String(error)).slice(0, 300)

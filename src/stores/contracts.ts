@@ -199,6 +199,8 @@ export interface OutboxStats {
   /** Delivered, kept for the dedupe window without customer data (SQLite). */
   readonly delivered?: number
   readonly deadLetters: number
+  /** How many dead letters `retry()` would move now (half of the shops' `queue.maxSize` less what waits), when known. */
+  readonly room?: number | undefined
 }
 
 /**

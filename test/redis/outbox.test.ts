@@ -1,7 +1,8 @@
 // The Redis outbox (what the `outbox` CLI opens with openRedisOutbox): counts, waiting touchpoints
-// and dead letters a page at a time, one order's touchpoints, purge, and dead letters sent again in
-// pages that leave room for live orders: a running shop whose queue.maxSize is smaller than the
-// dead letters sent again drops none of its new orders as queue_full.
+// and dead letters a page at a time, one order's touchpoints, purge, and dead letters sent again no
+// more than the room live orders leave: sending again more dead letters than a running shop's
+// queue.maxSize, page after page as the CLI's `retry --all` does, drops none of its new orders as
+// queue_full.
 import { maskRedisUrl } from '../../src/redact'
 import { openRedisOutbox } from '../../src/redis/outbox'
 import { startFakeTransactionaleApi, type FakeTransactionaleApi } from '../../src/testing/fake-api'
@@ -62,7 +63,7 @@ describeRedis('openRedisOutbox', () => {
     closing.push(() => outbox.close())
     // The name shows the URL as maskRedisUrl shows it (here an empty password: nothing to hide).
     expect(outbox.name).toBe(`${maskRedisUrl(url.replace('redis://', 'redis://:@'))} (prefix ${prefix})`)
-    expect(await outbox.stats()).toEqual({ waiting: 3, beingSent: 0, delayed: 0, deadLetters: 5 })
+    expect(await outbox.stats()).toEqual({ waiting: 3, beingSent: 0, delayed: 0, deadLetters: 5, room: 4997 })
 
     const waiting = await outbox.list({ state: 'waiting', limit: 2, offset: 1 })
     expect(waiting.map((e) => [e.orderId, e.state])).toEqual([
@@ -88,7 +89,7 @@ describeRedis('openRedisOutbox', () => {
     expect(await outbox.stats()).toMatchObject({ deadLetters: 0 })
   })
 
-  test("retry() of more dead letters than the shops' queue.maxSize, with a shop taking orders: pages that leave room, no order dropped as queue_full", async () => {
+  test("retry() again and again for more dead letters than the shops' queue.maxSize, with a shop taking orders: each page fits the room, no order dropped as queue_full", async () => {
     const prefix = await deadLetters(300)
     const running = shop(prefix, true, 100)
     const outbox = await openRedisOutbox(url, { prefix, maxSize: 100 })
@@ -101,10 +102,19 @@ describeRedis('openRedisOutbox', () => {
         await new Promise((resolve) => setTimeout(resolve, 5))
       }
     })()
-    const retried = await outbox.retry()
+    let [retried, pages] = [0, 0]
+    while (retried < 300) {
+      const { room } = await outbox.stats()
+      const moved = await outbox.retry()
+      expect(moved).toBeLessThanOrEqual(room ?? 0)
+      if (moved > 0) pages++
+      else await new Promise((resolve) => setTimeout(resolve, 100))
+      retried += moved
+    }
     retrying = false
     await orders
     expect(retried).toBe(300)
+    expect(pages).toBeGreaterThanOrEqual(6) // at most 50 (half of maxSize) at a time
     expect(live).toBeGreaterThan(20)
     await running.touchpoint.flush()
     expect(running.touchpoint.stats()).toMatchObject({ sent: 300 + live, dropped: { total: 0 } })

@@ -3,10 +3,10 @@
  * the builds that crash the process, and the small error helpers every SQLite file shares.
  */
 import { readFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import type BetterSqlite3 from 'better-sqlite3'
 import { CONFIG_ERROR_CODES, TouchpointConfigError } from '../../errors'
+import { loadOptionalPeer, resolveDependency } from '../../load-dependency'
 import type { Clock } from '../../types'
 
 /** better-sqlite3's module: its `Database` constructor. */
@@ -21,22 +21,9 @@ export interface SqliteDeps {
   readonly clock?: Clock
 }
 
-/**
- * `createRequire` works in both builds: the CJS build has `__filename`, and tsup's shims give the
- * ESM build one from `import.meta.url`; resolving from this file finds the shop's copy wherever our
- * package is installed.
- */
-function packageRequire(): NodeJS.Require {
-  return createRequire(typeof __filename === 'string' ? __filename : join(process.cwd(), 'index.js'))
-}
-
 /** The file better-sqlite3 loads from, for a thread to load the same; `undefined` if it does not resolve. */
 export function betterSqlite3Path(): string | undefined {
-  try {
-    return packageRequire().resolve('better-sqlite3')
-  } catch {
-    return undefined
-  }
+  return resolveDependency('better-sqlite3')
 }
 
 /**
@@ -86,28 +73,20 @@ let installedProblem: { readonly problem: string | undefined } | undefined
 export function loadSqlite(deps: SqliteDeps, option: string): SqliteModule {
   if (deps.load === undefined) {
     if (installedProblem === undefined) {
-      let dir: string | undefined
-      try {
-        dir = dirname(packageRequire().resolve('better-sqlite3/package.json'))
-      } catch {
-        dir = undefined
-      }
-      installedProblem = { problem: dir === undefined ? undefined : sqliteBuildProblem(dir) }
+      const manifest = resolveDependency('better-sqlite3/package.json')
+      installedProblem = { problem: manifest === undefined ? undefined : sqliteBuildProblem(dirname(manifest)) }
     }
     if (installedProblem.problem !== undefined) throw storeConfigError(option, installedProblem.problem)
   }
-  try {
-    return (deps.load ?? ((): SqliteModule => packageRequire()('better-sqlite3') as SqliteModule))()
-  } catch (error) {
-    const code = codeOf(error)
-    const missing = code === 'MODULE_NOT_FOUND' || code === 'ERR_MODULE_NOT_FOUND'
-    throw storeConfigError(
-      option,
-      missing
-        ? 'needs better-sqlite3, an optional peer dependency that is not installed: run `npm install better-sqlite3`'
-        : `could not load better-sqlite3 (${messageOf(error)}): rebuild it for this Node version with \`npm rebuild better-sqlite3\`, or reinstall it with \`npm install better-sqlite3\``,
-    )
-  }
+  return loadOptionalPeer<SqliteModule>(
+    'better-sqlite3',
+    {
+      install: 'npm install better-sqlite3',
+      fix: 'rebuild it for this Node version with `npm rebuild better-sqlite3`, or reinstall it with `npm install better-sqlite3`',
+      ...(deps.load === undefined ? {} : { loader: deps.load }),
+    },
+    (message) => storeConfigError(option, message),
+  )
 }
 
 export function storeConfigError(option: string, message: string): TouchpointConfigError {
