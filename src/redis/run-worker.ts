@@ -10,7 +10,7 @@ import type { HttpClient } from '../http-client'
 import type { LedgerCounts } from '../ledger'
 import type { CloseOptions } from '../middleware'
 import { parseOptions } from '../option-parser'
-import { DEFAULTS, OPTION_TABLE, type Options, type ResolvedOptions } from '../options'
+import { DEFAULTS, OPTION_TABLE, type Options } from '../options'
 import type { Clock } from '../types'
 import { REDIS_OPTION_TABLE, type RedisConnection } from './options'
 import type { QueueStats } from './queue'
@@ -66,7 +66,16 @@ export interface RunWorkerDeps {
 }
 
 const DELIVERY_OPTIONS = ['apiKey', 'endpoint', 'timeoutMs', 'retry', 'queue', 'logger', 'hooks'] as const
-type DeliverySettings = { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: ResolvedOptions[K] }
+
+/** runWorker()'s option table: the middleware's rows for the delivery options, the store's for where Redis is. */
+const WORKER_OPTION_TABLE = {
+  ...(Object.fromEntries(DELIVERY_OPTIONS.map((name) => [name, OPTION_TABLE[name]])) as Pick<
+    typeof OPTION_TABLE,
+    (typeof DELIVERY_OPTIONS)[number]
+  >),
+  connection: REDIS_OPTION_TABLE.connection,
+  prefix: REDIS_OPTION_TABLE.prefix,
+}
 
 /**
  * Starts a worker that delivers the touchpoints shops enqueue with `redisStore()` (typically shops
@@ -80,7 +89,14 @@ type DeliverySettings = { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: Res
  * process.on('SIGTERM', () => void worker.close().then(() => process.exit(0)))
  */
 export function runWorker(options: RunWorkerOptions, deps: RunWorkerDeps = {}): TouchpointWorker {
-  const { settings, connection, prefix } = resolveWorkerOptions(options)
+  const { connection, prefix, ...settings } = parseOptions(options, WORKER_OPTION_TABLE, {
+    notAnObject: 'pass an object, e.g. runWorker({ apiKey, connection: process.env.REDIS_URL })',
+    code: (option) =>
+      option === '' || option === 'connection' || option === 'prefix'
+        ? CONFIG_ERROR_CODES.redis
+        : CONFIG_ERROR_CODES[option as keyof typeof CONFIG_ERROR_CODES],
+    path: (path) => (path === 'options' ? 'runWorker' : path),
+  })
   const store = createRedisStore({ connection, prefix, worker: true }, deps.internals)
   const { ledger, engine, shutdown } = assembleDelivery(
     {
@@ -108,31 +124,4 @@ export function runWorker(options: RunWorkerOptions, deps: RunWorkerDeps = {}): 
     queueStats: () => store.queueStats(),
     connected: ({ timeoutMs = 10_000 } = {}) => store.queue()?.connected(timeoutMs) ?? Promise.resolve(),
   }
-}
-
-/** runWorker()'s option table: the middleware's rows for the delivery options, the store's for where Redis is. */
-const WORKER_OPTION_TABLE = {
-  ...Object.fromEntries(DELIVERY_OPTIONS.map((name) => [name, OPTION_TABLE[name]])),
-  connection: REDIS_OPTION_TABLE.connection,
-  prefix: REDIS_OPTION_TABLE.prefix,
-} as { readonly [K in (typeof DELIVERY_OPTIONS)[number]]: (typeof OPTION_TABLE)[K] } & Pick<
-  typeof REDIS_OPTION_TABLE,
-  'connection' | 'prefix'
->
-
-/** Validates with the middleware's parsers (delivery options) and the store's (connection, prefix). */
-function resolveWorkerOptions(input: unknown): {
-  settings: DeliverySettings
-  connection: RedisConnection
-  prefix: string
-} {
-  const { connection, prefix, ...settings } = parseOptions(input, WORKER_OPTION_TABLE, {
-    notAnObject: 'pass an object, e.g. runWorker({ apiKey, connection: process.env.REDIS_URL })',
-    code: (option) =>
-      option === '' || option === 'connection' || option === 'prefix'
-        ? CONFIG_ERROR_CODES.redis
-        : CONFIG_ERROR_CODES[option as keyof typeof CONFIG_ERROR_CODES],
-    path: (path) => (path === 'options' ? 'runWorker' : path),
-  })
-  return { settings, connection, prefix }
 }
