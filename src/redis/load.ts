@@ -35,21 +35,17 @@ export function loadRedisModules(where: string, load?: ModuleLoader): RedisModul
 }
 
 /**
- * Opens one ioredis connection. A producer's commands fail at once while Redis is down (adds then
- * wait in the local buffer); a worker's wait for the reconnection, as BullMQ requires of a worker.
- * Both reconnect 100 ms after a loss, doubling, at most 2 s apart.
+ * Opens one ioredis connection, named for its role. Its commands wait while Redis is unreachable (in
+ * ioredis's offline queue, sent in order once it is back; a command sent but not answered is sent
+ * again), as BullMQ requires of a worker and as the producer's local buffer is; it reconnects 100 ms
+ * after a loss, doubling, at most 2 s apart.
  */
-export function openConnection(
-  modules: RedisModules,
-  connection: RedisConnection,
-  role: 'producer' | 'worker',
-): IORedis {
-  const retryStrategy = (times: number): number => Math.min(50 * 2 ** Math.min(times, 6), 2000)
-  const overrides: RedisOptions =
-    role === 'producer'
-      ? { enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 1, retryStrategy }
-      : { maxRetriesPerRequest: null, retryStrategy }
-  const options = { ...overrides, connectionName: `transactionale-${role}` }
+export function openConnection(modules: RedisModules, connection: RedisConnection, role: string): IORedis {
+  const options: RedisOptions = {
+    maxRetriesPerRequest: null,
+    retryStrategy: (times) => Math.min(50 * 2 ** Math.min(times, 6), 2000),
+    connectionName: `transactionale-${role}`,
+  }
   // ioredis's constructor types do not accept its own RedisOptions under exactOptionalPropertyTypes.
   const client =
     typeof connection === 'string'

@@ -40,7 +40,7 @@ export async function openRedisOutbox(
   const modules = loadRedisModules('openRedisOutbox', options.load)
   const { host = '127.0.0.1', port = 6379 } = typeof connection === 'string' ? {} : connection
   const name = `${typeof connection === 'string' ? maskRedisUrl(connection) : `redis://${host}:${port}`} (prefix ${prefix})`
-  const client = openConnection(modules, connection, 'producer')
+  const client = openConnection(modules, connection, 'outbox')
   // A refused connection is an answer too: an operator's command fails at once.
   await whenReady(client, options.timeoutMs ?? 10_000, /./).catch((error: Error) => {
     client.disconnect()

@@ -2,8 +2,9 @@
  * Enqueueing into BullMQ: one job per touchpoint (the wire body, the order id, when it was received;
  * never the API key), deduplicated across instances and restarts by a hash of the order's dedupe key
  * (TTL: the dedupe window), removed once delivered, kept `retentionMs` once failed (dead letters).
- * While Redis is unreachable, adds wait in a bounded local buffer, enqueued in order once it answers.
- * A poll reads the queue-wide counts (`stats()`, `full`) and the queue-wide pause.
+ * While Redis is unreachable, adds wait (ioredis's offline queue: sent in order once it answers), at
+ * most `localBufferSize` of them. A poll reads the queue-wide counts (`stats()`, `full`) and the
+ * queue-wide pause, and finds a Redis that stopped answering on a connection that never dropped.
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { rejectAfter } from '../deadline'
@@ -13,6 +14,7 @@ import { openConnection, whenReady, type RedisModules } from './load'
 import type { ResolvedRedisStoreOptions } from './options'
 
 export const QUEUE_NAME = 'touchpoints'
+const unavailable = Promise.resolve<AddResult>('unavailable')
 /**
  * A limiter traffic never reaches: BullMQ applies a queue-wide pause (`rateLimit`) only to workers with
  * one; its window is how long a worker waits after giving a job back with no pause set.
@@ -58,10 +60,11 @@ export function openQueue(
     defaultJobOptions: { removeOnComplete: true, removeOnFail: { age: Math.ceil(retentionMs / 1000) } },
   })
   const tag = randomBytes(4).readUInt32BE().toString(36)
-  let [seq, landed, waiting, dead, pausedUntil, storing, closed] = [0, 0, 0, 0, 0, 0, false]
+  let [seq, landed, waiting, dead, pausedUntil, storing, closed, counting] = [0, 0, 0, 0, 0, 0, false, false]
   let down: { since: number; dropped: number } | undefined
-  const buffer: { touchpoint: NewTouchpoint; resolve: (result: Promise<AddResult>) => void }[] = []
   const adding = new Set<Promise<unknown>>()
+  let cutAdds: (result: AddResult) => void = () => undefined
+  const cut = new Promise<AddResult>((resolve) => (cutAdds = resolve))
   const logger = (): TouchpointLogger | undefined => (closed ? undefined : context.logger)
   const errorLog = storeErrorLog(logger, { store: 'redis', prefix })
   const logError = (operation: string, error: unknown): void => errorLog(operation, { error: messageOf(error) })
@@ -71,24 +74,16 @@ export function openQueue(
     const data: JobData = orderId === undefined ? { body, receivedAt } : { body, orderId, receivedAt }
     const dedupe = dedupeKey !== undefined && context.dedupeWindowMs > 0
     const deduplication = { id: dedupeId(dedupeKey ?? ''), ttl: context.dedupeWindowMs }
-    const job = await bounded(queue.add('t', data, dedupe ? { jobId, deduplication } : { jobId }), 'the add')
+    // Sent again after a reconnection, an add finds its own job id: still `added`, once.
+    const request = queue.add('t', data, dedupe ? { jobId, deduplication } : { jobId })
+    // Unanswered for 5 s (a frozen Redis): Redis counts as unreachable; the add waits on, within the bound.
+    void bounded(request, 'the add').catch((e: unknown) => CONNECTION_ERROR.test(messageOf(e)) && unreachable(e))
+    const job = await request
+    reachable()
     if (job.id !== jobId) return 'duplicate'
     waiting++
     landed++
     return 'added'
-  }
-  const attempt = async (touchpoint: NewTouchpoint): Promise<AddResult> => {
-    if (!closed && producer.status === 'ready' && down === undefined && buffer.length === 0) {
-      try {
-        return await enqueue(touchpoint)
-      } catch (error) {
-        // Not a connection problem (a full Redis, a refused command): this add failed for good.
-        if (producer.status === 'ready' && !CONNECTION_ERROR.test(messageOf(error))) throw error
-        unreachable(error)
-      }
-    }
-    if (closed || buffer.length >= localBufferSize) return (down && down.dropped++, 'unavailable')
-    return new Promise((resolve) => buffer.push({ touchpoint, resolve }))
   }
   const unreachable = (error: unknown): void => {
     if (closed || down !== undefined) return
@@ -96,18 +91,16 @@ export function openQueue(
     storeEvent(logger(), 'storeUnavailable', { store: 'redis', prefix, localBufferSize, error: messageOf(error) })
   }
   const reachable = (): void => {
-    if (closed) return
-    if (down !== undefined) {
-      const { dropped, since } = down
-      storeEvent(logger(), 'storeReachable', {
-        ...{ store: 'redis', prefix, buffered: buffer.length, dropped, unavailableMs: Date.now() - since },
-      })
-      down = undefined
-    }
-    for (const b of buffer.splice(0)) b.resolve(attempt(b.touchpoint)) // in order; one that fails again is buffered again
+    if (closed || down === undefined) return
+    const { dropped, since } = down
+    down = undefined
+    storeEvent(logger(), 'storeReachable', {
+      ...{ store: 'redis', prefix, buffered: storing, dropped, unavailableMs: Date.now() - since },
+    })
   }
   const refresh = async (): Promise<void> => {
-    if (closed || producer.status !== 'ready') return
+    if (closed || counting || producer.status !== 'ready') return
+    counting = true
     try {
       const before = landed
       const [c, pause] = await bounded(
@@ -121,9 +114,12 @@ export function openQueue(
       if (landed === before) waiting = (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0)
       dead = c.failed ?? 0
       pausedUntil = pause > 0 ? context.now() + pause : 0
-      if (down !== undefined) reachable() // Redis answers again on a connection that never dropped (it was frozen)
+      reachable() // Redis answers again on a connection that never dropped (it was frozen)
     } catch (error) {
-      if (!CONNECTION_ERROR.test(messageOf(error))) logError('count', error)
+      if (CONNECTION_ERROR.test(messageOf(error))) unreachable(error)
+      else logError('count', error)
+    } finally {
+      counting = false
     }
   }
   producer.on('ready', () => void (reachable(), refresh()))
@@ -143,10 +139,11 @@ export function openQueue(
     storing: () => storing,
     counts: () => ({ waiting, deadLetters: dead }),
     add(touchpoint: NewTouchpoint): Promise<AddResult> {
-      if (closed) return Promise.resolve('unavailable')
+      if (closed || (down !== undefined && storing >= localBufferSize)) return (down && down.dropped++, unavailable)
       if (waiting + storing >= context.maxSize) return Promise.resolve('full')
       storing++
-      const added = attempt(touchpoint).finally(() => void (storing--, adding.delete(added)))
+      // Cut by close() before Redis answered: not stored. A refused add (a full Redis) rejects.
+      const added = Promise.race([enqueue(touchpoint), cut]).finally(() => void (storing--, adding.delete(added)))
       adding.add(added)
       return added
     },
@@ -162,13 +159,13 @@ export function openQueue(
     },
     /** Resolves once Redis answers; rejects at once when it refuses the credentials, else after `ms`. */
     connected: (ms: number) => whenReady(producer, ms, AUTH_ERROR),
-    /** Buffered adds resolve `unavailable`; waits (bounded) for the adds under way, then cuts the connection. */
+    /** Waits (bounded) for the adds under way unless Redis is unreachable; those still waiting answer `unavailable`. */
     async close(): Promise<void> {
       if (closed) return
       closed = true
       clearInterval(poll)
-      for (const b of buffer.splice(0)) b.resolve(Promise.resolve('unavailable'))
-      await bounded(Promise.allSettled([...adding]), 'the last adds').catch(() => undefined)
+      if (down === undefined) await bounded(Promise.allSettled([...adding]), 'the last adds').catch(() => undefined)
+      cutAdds('unavailable')
       await bounded(queue.close(), 'the close').catch(() => undefined)
       producer.disconnect()
     },
