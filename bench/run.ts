@@ -6,7 +6,9 @@
  * over rounds and reported as medians with their spread. Writes bench/results/latest.json and
  * docs/*.svg; `--only adaptive` runs that group alone and replaces only its key in the JSON;
  * `--only cost` runs the two CPU-per-order rows alone (about 1.5 minutes) and replaces only those
- * rows in the JSON (and notes when they were measured under `reran.cost`).
+ * rows in the JSON (and notes when they were measured under `reran.cost`); `--only latency` runs
+ * the checkout-p99 rows alone (healthy, slow, down and the naive reference; about 2.5 minutes) and
+ * replaces only those rows (noted under `reran.latency`).
  */
 import type { ChildProcess } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -21,7 +23,7 @@ import { median, percentile, spread } from './stats'
 import { barChart, lineChart } from './svg'
 
 const quick = process.argv.includes('--quick')
-const GROUPS = ['adaptive', 'cost'] as const
+const GROUPS = ['adaptive', 'cost', 'latency'] as const
 const onlyIndex = process.argv.indexOf('--only')
 const only = onlyIndex > 0 ? process.argv[onlyIndex + 1] : undefined
 if (only !== undefined && !(GROUPS as readonly string[]).includes(only)) {
@@ -83,6 +85,8 @@ interface Row {
   met: boolean | null
   spread: number
   rounds: { baseline: number[]; ours: number[] }
+  /** Checkout p99 rows: our shop's in flight, limit and queued at the end of each of its rounds. */
+  delivery?: { inFlight: number[]; limit: number[]; queued: number[] }
 }
 const rows: Row[] = []
 
@@ -156,6 +160,93 @@ function addRow(
     `  ${measure}: baseline ${baseline.toFixed(2)} ${unit}, ours ${ours.toFixed(2)} ${unit}, ratio ${ratio.toFixed(3)} (${target})`,
   )
   return row
+}
+
+/**
+ * 1 + 4. Checkout p99 at 200 orders/s per API state (healthy, slow 2 s, down), each against a shop
+ * without the middleware, plus the naive await-in-handler shop as a reference in the slow state;
+ * order → API latency while healthy. After each of our rounds the shop's in-flight count and limit
+ * are read, so the slow row says how many requests it carried.
+ */
+async function latencyGroup(
+  api: ChildProcess,
+  endpoint: string,
+  setMode: (mode: 'healthy' | 'slow' | 'down') => Promise<unknown>,
+): Promise<{ latency: Record<string, Row>; naiveRow: Row | undefined; orderToApi: number[]; added: Row[] }> {
+  console.log('\n1. checkout p99 latency at 200 orders/s, with vs without the middleware')
+  const latency: Record<string, Row> = {}
+  let naiveRow: Row | undefined
+  const orderToApi: number[] = []
+  const added: Row[] = []
+  for (const state of ['healthy', 'slow', 'down'] as const) {
+    await setMode(state)
+    const none = await startShop('none', endpoint)
+    const ours = await startShop('ours', endpoint, state === 'healthy' ? { BENCH_RECORD_FINISHES: '1' } : {})
+    const naive = state === 'slow' ? await startShop('naive', endpoint) : undefined
+    await load(none, 200, WARMUP, '/checkout', `warm-${state}-a`)
+    await load(ours, 200, WARMUP, '/checkout', `warm-${state}-b`)
+    if (state === 'healthy') {
+      await ask(ours.child, { type: 'report-arrivals' }, 'finishes')
+      await ask(api, { type: 'report-arrivals' }, 'arrivals')
+    }
+    const rounds = { baseline: [] as number[], ours: [] as number[] }
+    const naiveRounds: number[] = []
+    const inFlight: number[] = []
+    const limit: number[] = []
+    const queued: number[] = []
+    for (let r = 0; r < ROUNDS; r++) {
+      const order = r % 2 === 0 ? (['none', 'ours'] as const) : (['ours', 'none'] as const)
+      for (const variant of order) {
+        const result = await load(
+          variant === 'none' ? none : ours,
+          200,
+          SECONDS,
+          '/checkout',
+          `${state}-${variant}-${r}`,
+        )
+        ;(variant === 'none' ? rounds.baseline : rounds.ours).push(percentile(result.latenciesMs, 99))
+        if (variant === 'ours') {
+          const { counts } = await ask(ours.child, { type: 'report-delivery' }, 'delivery')
+          inFlight.push(counts.inFlight)
+          limit.push(counts.limit)
+          queued.push(counts.queued)
+        }
+        if (state === 'healthy' && variant === 'ours') {
+          const { finishes } = await ask(ours.child, { type: 'report-arrivals' }, 'finishes')
+          const { arrivals } = await ask(api, { type: 'report-arrivals' }, 'arrivals')
+          for (const [email, finishedUs] of Object.entries(finishes)) {
+            const arrivedUs = arrivals[email]
+            if (arrivedUs !== undefined) orderToApi.push((arrivedUs - finishedUs) / 1000)
+          }
+        }
+      }
+      // The naive shop waits 2 s per order whatever happens: one round is enough in quick mode.
+      if (naive && (!quick || r === 0))
+        naiveRounds.push(percentile((await load(naive, 200, SECONDS, '/checkout', `naive-${r}`)).latenciesMs, 99))
+    }
+    const row = addRow(`checkout p99, API ${state}`, 'ms', rounds, 'ratio ≤ 1.15', (ratio) => ratio <= 1.15)
+    // Our shop's requests in flight, its concurrency limit and its queue at the end of each of its rounds.
+    row.delivery = { inFlight, limit, queued }
+    console.log(
+      `    at the end of our rounds: in flight ${inFlight.join(', ')}; limit ${limit.join(', ')}; queued ${queued.join(', ')}`,
+    )
+    latency[state] = row
+    added.push(row)
+    if (naive) {
+      naiveRow = addRow(
+        'checkout p99, API slow: naive await-in-handler (reference)',
+        'ms',
+        { baseline: rounds.baseline, ours: naiveRounds },
+        'reference',
+        null,
+      )
+      added.push(naiveRow)
+      await stop(naive.child)
+    }
+    await stop(none.child)
+    await stop(ours.child)
+  }
+  return { latency, naiveRow, orderToApi, added }
 }
 
 /** 3. The cost of an order (CPU per order at 1000 orders/s, healthy and down), against its baseline. */
@@ -249,17 +340,19 @@ async function main(): Promise<void> {
     )
     return
   }
-  if (only === 'cost') {
+  if (only === 'cost' || only === 'latency') {
     const date = new Date().toISOString()
     console.log(
-      `express-transactionale benchmark, cost group only (${quick ? 'quick' : 'full'}: ${ROUNDS} rounds of ${SECONDS} s)`,
+      `express-transactionale benchmark, ${only} group only (${quick ? 'quick' : 'full'}: ${ROUNDS} rounds of ${SECONDS} s)`,
     )
     buildChildren()
     const api = start('fake-api-process')
     const { endpoint = '' } = await next(api, 'ready')
     generator = start('load-process')
     await next(generator, 'ready')
-    const added = await costGroup(endpoint, (mode) => ask(api, { type: 'mode', mode }, 'ack'))
+    const setMode = (mode: 'healthy' | 'slow' | 'down'): Promise<unknown> => ask(api, { type: 'mode', mode }, 'ack')
+    const added =
+      only === 'cost' ? await costGroup(endpoint, setMode) : (await latencyGroup(api, endpoint, setMode)).added
     await stop(api)
     generator.send({ type: 'exit' } satisfies ToChild)
     // Only these rows change: the other figures stay those of their last run.
@@ -275,9 +368,9 @@ async function main(): Promise<void> {
     mkdirSync(path.dirname(resultsFile), { recursive: true })
     writeFileSync(
       resultsFile,
-      JSON.stringify({ ...previous, rows: merged, reran: { ...previous.reran, cost: date } }, null, 2),
+      JSON.stringify({ ...previous, rows: merged, reran: { ...previous.reran, [only]: date } }, null, 2),
     )
-    console.log(`wrote ${path.relative(root, resultsFile)} (the ${added.length} cost rows)`)
+    console.log(`wrote ${path.relative(root, resultsFile)} (the ${added.length} ${only} rows)`)
     return
   }
   const startedAt = new Date()
@@ -290,62 +383,7 @@ async function main(): Promise<void> {
   const endpoint = apiReady.endpoint ?? ''
   const setMode = (mode: 'healthy' | 'slow' | 'down'): Promise<unknown> => ask(api, { type: 'mode', mode }, 'ack')
 
-  // 1 + 4. Checkout p99 at 200 orders/s per API state; order → API latency while healthy.
-  console.log('\n1. checkout p99 latency at 200 orders/s, with vs without the middleware')
-  const latency: Record<string, Row> = {}
-  let naiveRow: Row | undefined
-  const orderToApi: number[] = []
-  for (const state of ['healthy', 'slow', 'down'] as const) {
-    await setMode(state)
-    const none = await startShop('none', endpoint)
-    const ours = await startShop('ours', endpoint, state === 'healthy' ? { BENCH_RECORD_FINISHES: '1' } : {})
-    const naive = state === 'slow' ? await startShop('naive', endpoint) : undefined
-    await load(none, 200, WARMUP, '/checkout', `warm-${state}-a`)
-    await load(ours, 200, WARMUP, '/checkout', `warm-${state}-b`)
-    if (state === 'healthy') {
-      await ask(ours.child, { type: 'report-arrivals' }, 'finishes')
-      await ask(api, { type: 'report-arrivals' }, 'arrivals')
-    }
-    const rounds = { baseline: [] as number[], ours: [] as number[] }
-    const naiveRounds: number[] = []
-    for (let r = 0; r < ROUNDS; r++) {
-      const order = r % 2 === 0 ? (['none', 'ours'] as const) : (['ours', 'none'] as const)
-      for (const variant of order) {
-        const result = await load(
-          variant === 'none' ? none : ours,
-          200,
-          SECONDS,
-          '/checkout',
-          `${state}-${variant}-${r}`,
-        )
-        ;(variant === 'none' ? rounds.baseline : rounds.ours).push(percentile(result.latenciesMs, 99))
-        if (state === 'healthy' && variant === 'ours') {
-          const { finishes } = await ask(ours.child, { type: 'report-arrivals' }, 'finishes')
-          const { arrivals } = await ask(api, { type: 'report-arrivals' }, 'arrivals')
-          for (const [email, finishedUs] of Object.entries(finishes)) {
-            const arrivedUs = arrivals[email]
-            if (arrivedUs !== undefined) orderToApi.push((arrivedUs - finishedUs) / 1000)
-          }
-        }
-      }
-      // The naive shop waits 2 s per order whatever happens: one round is enough in quick mode.
-      if (naive && (!quick || r === 0))
-        naiveRounds.push(percentile((await load(naive, 200, SECONDS, '/checkout', `naive-${r}`)).latenciesMs, 99))
-    }
-    latency[state] = addRow(`checkout p99, API ${state}`, 'ms', rounds, 'ratio ≤ 1.15', (ratio) => ratio <= 1.15)
-    if (naive) {
-      naiveRow = addRow(
-        'checkout p99, API slow: naive await-in-handler (reference)',
-        'ms',
-        { baseline: rounds.baseline, ours: naiveRounds },
-        'reference',
-        null,
-      )
-      await stop(naive.child)
-    }
-    await stop(none.child)
-    await stop(ours.child)
-  }
+  const { latency, naiveRow, orderToApi } = await latencyGroup(api, endpoint, setMode)
 
   console.log('\n4. order → API latency at 200 orders/s (healthy API)')
   const o2a = { p50: percentile(orderToApi, 50), p99: percentile(orderToApi, 99), max: Math.max(...orderToApi) }

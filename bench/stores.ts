@@ -35,14 +35,21 @@ const STORES = ['memory', 'sqlite', 'redis'] as const
  * fire-and-forget with plain node:http (no retry, no queue, no accounting).
  */
 const FLOORS = ['bare', 'raw'] as const
-type Store = (typeof STORES)[number] | (typeof FLOORS)[number]
+/**
+ * `redisB`: the Redis store again, its shop started with `--variant-env K=V[,K=V]` in its
+ * environment, for an A/B of an experimental knob against `redis` in the same rounds (only when
+ * named in `--stores`).
+ */
+const VARIANTS = ['redisB'] as const
+type Store = (typeof STORES)[number] | (typeof FLOORS)[number] | (typeof VARIANTS)[number]
 const flag = (name: string): string | undefined => {
   const at = process.argv.indexOf(name)
   return at === -1 ? undefined : process.argv[at + 1]
 }
 /**
  * `--only cpu`: the cpu scenario alone; `--stores memory,redis`: a subset; `--rounds n`: rounds per
- * scenario. Such a run writes bench/results/stores-partial.json. `BENCH_REDIS_COMMANDS=1` prints,
+ * scenario; `--stores memory,redis,redisB --variant-env K=V`: an A/B of an environment knob (see
+ * VARIANTS). Such a run writes bench/results/stores-partial.json. `BENCH_REDIS_COMMANDS=1` prints,
  * after each Redis run, every Redis command per order (the commands BullMQ's scripts run included).
  */
 const only = flag('--only')
@@ -99,6 +106,15 @@ function storeEnv(store: Store): Record<string, string> {
   const id = `r${++prefixes}`
   if (store === 'sqlite') return { BENCH_STORE: store, BENCH_SQLITE_PATH: path.join(tmp, `${id}.db`) }
   if (store === 'redis') return { BENCH_STORE: store, BENCH_REDIS_URL: redis?.url ?? '', BENCH_REDIS_PREFIX: id }
+  if (store === 'redisB') {
+    const variant = (flag('--variant-env') ?? '').split(',').filter((kv) => kv.includes('='))
+    return {
+      BENCH_STORE: 'redis',
+      BENCH_REDIS_URL: redis?.url ?? '',
+      BENCH_REDIS_PREFIX: id,
+      ...Object.fromEntries(variant.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
+    }
+  }
   return { BENCH_STORE: store }
 }
 
@@ -145,7 +161,7 @@ async function redisCommands(): Promise<Map<string, number>> {
 async function loadRun(store: Store, rate: number, warmS: number, measureS: number, tag: string): Promise<LoadRun> {
   if (!api || !load) throw new Error('not started')
   await ask(api, { type: 'reset' }, 'ack')
-  const commandsBefore = store === 'redis' ? await redisCommands() : undefined
+  const commandsBefore = store === 'redis' || store === 'redisB' ? await redisCommands() : undefined
   const shop = start('shop', { ...storeEnv(store), BENCH_ENDPOINT: endpoint })
   const { port } = await next(shop, 'ready')
   const done = next(load, 'load-done')
@@ -234,7 +250,7 @@ async function backlogRun(store: Store, count: number): Promise<BacklogRun> {
 }
 
 type Rounds<T> = Record<Store, T[]>
-const rounds = <T>(): Rounds<T> => ({ memory: [], sqlite: [], redis: [], bare: [], raw: [] })
+const rounds = <T>(): Rounds<T> => ({ memory: [], sqlite: [], redis: [], bare: [], raw: [], redisB: [] })
 const med = <T>(runs: T[], key: keyof T): number => median(runs.map((r) => r[key] as number))
 const spr = <T>(runs: T[], key: keyof T): number => spread(runs.map((r) => r[key] as number))
 const f = (n: number, digits = 2): number => Number(n.toFixed(digits))
@@ -260,7 +276,7 @@ async function main(): Promise<void> {
 
   const cpu = rounds<LoadRun>()
   for (let r = 0; r < (only && only !== 'cpu' ? 0 : plan.cpuRounds); r++) {
-    for (const store of rotated(r, chosen([...STORES, ...FLOORS]))) {
+    for (const store of rotated(r, chosen([...STORES, ...FLOORS, ...VARIANTS]))) {
       const run = await loadRun(store, 500, plan.warmS, plan.measureS, `cpu${r}${store}`)
       cpu[store].push(run)
       console.log(
@@ -276,7 +292,7 @@ async function main(): Promise<void> {
   }
   const latency = rounds<LoadRun>()
   for (let r = 0; r < (only && only !== 'latency' ? 0 : plan.latencyRounds); r++) {
-    for (const store of rotated(r, chosen(STORES))) {
+    for (const store of rotated(r, chosen([...STORES, ...VARIANTS]))) {
       const run = await loadRun(store, 200, plan.warmS, plan.latencyS, `lat${r}${store}`)
       latency[store].push(run)
       console.log(
@@ -287,7 +303,7 @@ async function main(): Promise<void> {
   }
   const backlog = rounds<BacklogRun>()
   for (let r = 0; r < (only && only !== 'backlog' ? 0 : plan.backlogRounds); r++) {
-    for (const store of rotated(r, chosen(STORES))) {
+    for (const store of rotated(r, chosen([...STORES, ...VARIANTS]))) {
       const run = await backlogRun(store, plan.backlog)
       backlog[store].push(run)
       console.log(
@@ -345,6 +361,18 @@ async function main(): Promise<void> {
       met: med(backlog.redis, 'throughputPerS') / tputMemory >= 0.6,
     },
     {
+      measure: `Shop CPU per order, Redis variant B (${flag('--variant-env') ?? ''}) ÷ memory`,
+      result: f(med(cpu.redisB, 'cpuPerOrderUs') / cpuMemory),
+      target: 'A/B against Redis',
+      met: null,
+    },
+    {
+      measure: `Delivery throughput, Redis variant B (${flag('--variant-env') ?? ''}) ÷ memory`,
+      result: f(med(backlog.redisB, 'throughputPerS') / tputMemory),
+      target: 'A/B against Redis',
+      met: null,
+    },
+    {
       measure: 'Order → API latency p99, Redis store, 200 orders/s (ms)',
       result: f(med(latency.redis, 'latencyP99Ms'), 1),
       baseline: { memory: f(med(latency.memory, 'latencyP99Ms'), 1) },
@@ -356,7 +384,7 @@ async function main(): Promise<void> {
   const measured = measures.filter((m) => Number.isFinite(m.result))
   const summary = (runs: Rounds<LoadRun> | Rounds<BacklogRun>, keys: string[]): Record<string, unknown> =>
     Object.fromEntries(
-      [...STORES, ...FLOORS].map((store) => [
+      [...STORES, ...FLOORS, ...VARIANTS].map((store) => [
         store,
         Object.fromEntries(
           keys.map((key) => {
