@@ -104,9 +104,9 @@ describeRedis('openRedisOutbox', () => {
     })()
     let [retried, pages] = [0, 0]
     while (retried < 300) {
-      const { room } = await outbox.stats()
       const moved = await outbox.retry()
-      expect(moved).toBeLessThanOrEqual(room ?? 0)
+      // Never more than half of maxSize at once (the room the shop's deliveries free meanwhile varies).
+      expect(moved).toBeLessThanOrEqual(50)
       if (moved > 0) pages++
       else await new Promise((resolve) => setTimeout(resolve, 100))
       retried += moved
