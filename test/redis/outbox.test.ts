@@ -103,16 +103,19 @@ describeRedis('openRedisOutbox', () => {
       }
     })()
     let [retried, pages] = [0, 0]
-    while (retried < 300) {
-      const moved = await outbox.retry()
-      // Never more than half of maxSize at once (the room the shop's deliveries free meanwhile varies).
-      expect(moved).toBeLessThanOrEqual(50)
-      if (moved > 0) pages++
-      else await new Promise((resolve) => setTimeout(resolve, 100))
-      retried += moved
+    try {
+      while (retried < 300) {
+        const moved = await outbox.retry()
+        // Never more than half of maxSize at once (the room the shop's deliveries free meanwhile varies).
+        expect(moved).toBeLessThanOrEqual(50)
+        if (moved > 0) pages++
+        else await new Promise((resolve) => setTimeout(resolve, 100))
+        retried += moved
+      }
+    } finally {
+      retrying = false // a failed expectation must not leave the orders running (jest would never exit)
+      await orders
     }
-    retrying = false
-    await orders
     expect(retried).toBe(300)
     expect(pages).toBeGreaterThanOrEqual(6) // at most 50 (half of maxSize) at a time
     expect(live).toBeGreaterThan(20)
