@@ -60,7 +60,7 @@ export function openQueue(
     defaultJobOptions: { removeOnComplete: true, removeOnFail: { age: Math.ceil(retentionMs / 1000) } },
   })
   const tag = randomBytes(4).readUInt32BE().toString(36)
-  let [seq, landed, waiting, dead, pausedUntil, storing, closed, counting] = [0, 0, 0, 0, 0, 0, false, false]
+  let [seq, landed, waiting, dead, pausedUntil, storing, closed] = [0, 0, 0, 0, 0, 0, false]
   let down: { since: number; dropped: number } | undefined
   const adding = new Set<Promise<unknown>>()
   let cutAdds: (result: AddResult) => void = () => undefined
@@ -99,8 +99,10 @@ export function openQueue(
     })
   }
   const refresh = async (): Promise<void> => {
-    if (closed || counting || producer.status !== 'ready') return
-    counting = true
+    // Never skipped while one is unanswered: on a Redis slowed by its disk, each count sent is a
+    // sample of the queue-wide pause when Redis gets to it, so a pause that ends before one slow
+    // answer is still seen by a count sent during it.
+    if (closed || producer.status !== 'ready') return
     try {
       const before = landed
       const [c, pause] = await bounded(
@@ -118,8 +120,6 @@ export function openQueue(
     } catch (error) {
       if (CONNECTION_ERROR.test(messageOf(error))) unreachable(error)
       else logError('count', error)
-    } finally {
-      counting = false
     }
   }
   producer.on('ready', () => void (reachable(), refresh()))
