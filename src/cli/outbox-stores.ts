@@ -5,10 +5,12 @@
  * does not answer fails the command instead of hanging it.
  */
 import { existsSync } from 'node:fs'
+import { raceDeadline, rejectAfter } from '../deadline'
 import * as redisEntry from '../redis'
 import { maskRedisUrl } from '../redact'
 import { openOutbox } from '../sqlite'
 import type { TouchpointOutbox } from '../stores/contracts'
+import { systemClock } from '../types'
 import { asUsageError, CliError, EXIT, usageError } from './output'
 
 /** The outbox as the command uses it. */
@@ -60,28 +62,15 @@ function bounded(outbox: CliOutbox): CliOutbox {
     find: (id) => run(outbox.find(id)),
     retry: (ids) => run(outbox.retry(ids)),
     purge: (ids) => run(outbox.purge(ids)),
-    close: async () => {
-      let timer: NodeJS.Timeout | undefined
-      await Promise.race([outbox.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000)))])
-      clearTimeout(timer)
-    },
+    close: () => raceDeadline(outbox.close(), 2000, systemClock),
   }
 }
 
 async function within<T>(operation: Promise<T>, name: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`no answer within ${OPERATION_TIMEOUT_MS / 1000} s`)),
-      OPERATION_TIMEOUT_MS,
-    )
-  })
   try {
-    return await Promise.race([operation, timeout])
+    return await rejectAfter(operation, OPERATION_TIMEOUT_MS, `no answer within ${OPERATION_TIMEOUT_MS / 1000} s`)
   } catch (error) {
     if (error instanceof CliError) throw error
     throw new CliError(EXIT.failed, `${name}: ${error instanceof Error ? error.message : String(error)}`)
-  } finally {
-    clearTimeout(timer)
   }
 }
