@@ -36,11 +36,11 @@ const STORES = ['memory', 'sqlite', 'redis'] as const
  */
 const FLOORS = ['bare', 'raw'] as const
 /**
- * `redisB`: the Redis store again, its shop started with `--variant-env K=V[,K=V]` in its
- * environment, for an A/B of an experimental knob against `redis` in the same rounds (only when
+ * `redisB` / `sqliteB`: the Redis / SQLite store again, its shop started with `--variant-env K=V[,K=V]` in its
+ * environment, for an A/B of an experimental knob against `redis` / `sqlite` in the same rounds (only when
  * named in `--stores`).
  */
-const VARIANTS = ['redisB'] as const
+const VARIANTS = ['redisB', 'sqliteB'] as const
 type Store = (typeof STORES)[number] | (typeof FLOORS)[number] | (typeof VARIANTS)[number]
 const flag = (name: string): string | undefined => {
   const at = process.argv.indexOf(name)
@@ -104,17 +104,17 @@ let prefixes = 0
 /** A fresh place for one shop's queue: a new SQLite file or a new Redis key prefix. */
 function storeEnv(store: Store): Record<string, string> {
   const id = `r${++prefixes}`
+  const variant = Object.fromEntries(
+    (flag('--variant-env') ?? '')
+      .split(',')
+      .filter((kv) => kv.includes('='))
+      .map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+  )
   if (store === 'sqlite') return { BENCH_STORE: store, BENCH_SQLITE_PATH: path.join(tmp, `${id}.db`) }
+  if (store === 'sqliteB') return { BENCH_STORE: 'sqlite', BENCH_SQLITE_PATH: path.join(tmp, `${id}.db`), ...variant }
   if (store === 'redis') return { BENCH_STORE: store, BENCH_REDIS_URL: redis?.url ?? '', BENCH_REDIS_PREFIX: id }
-  if (store === 'redisB') {
-    const variant = (flag('--variant-env') ?? '').split(',').filter((kv) => kv.includes('='))
-    return {
-      BENCH_STORE: 'redis',
-      BENCH_REDIS_URL: redis?.url ?? '',
-      BENCH_REDIS_PREFIX: id,
-      ...Object.fromEntries(variant.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)])),
-    }
-  }
+  if (store === 'redisB')
+    return { BENCH_STORE: 'redis', BENCH_REDIS_URL: redis?.url ?? '', BENCH_REDIS_PREFIX: id, ...variant }
   return { BENCH_STORE: store }
 }
 
@@ -250,7 +250,7 @@ async function backlogRun(store: Store, count: number): Promise<BacklogRun> {
 }
 
 type Rounds<T> = Record<Store, T[]>
-const rounds = <T>(): Rounds<T> => ({ memory: [], sqlite: [], redis: [], bare: [], raw: [], redisB: [] })
+const rounds = <T>(): Rounds<T> => ({ memory: [], sqlite: [], redis: [], bare: [], raw: [], redisB: [], sqliteB: [] })
 const med = <T>(runs: T[], key: keyof T): number => median(runs.map((r) => r[key] as number))
 const spr = <T>(runs: T[], key: keyof T): number => spread(runs.map((r) => r[key] as number))
 const f = (n: number, digits = 2): number => Number(n.toFixed(digits))
@@ -370,6 +370,18 @@ async function main(): Promise<void> {
       measure: `Delivery throughput, Redis variant B (${flag('--variant-env') ?? ''}) ÷ memory`,
       result: f(med(backlog.redisB, 'throughputPerS') / tputMemory),
       target: 'A/B against Redis',
+      met: null,
+    },
+    {
+      measure: `Shop CPU per order, SQLite variant B (${flag('--variant-env') ?? ''}) ÷ memory`,
+      result: f(med(cpu.sqliteB, 'cpuPerOrderUs') / cpuMemory),
+      target: 'A/B against SQLite',
+      met: null,
+    },
+    {
+      measure: `Delivery throughput, SQLite variant B (${flag('--variant-env') ?? ''}) ÷ memory`,
+      result: f(med(backlog.sqliteB, 'throughputPerS') / tputMemory),
+      target: 'A/B against SQLite',
       met: null,
     },
     {

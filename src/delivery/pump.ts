@@ -5,9 +5,9 @@
  *
  * Lifecycle: `opening` (the store recovers what it holds; adds wait) → `running` → `draining`
  * (`settleInFlight()`: nothing new is claimed) → `stopped`. The pump is woken by its own adds, by
- * the store (`onAvailable`), by a due time it read from the last claim, by the end of an outage
- * pause, and by its own retry timer after a failed claim, so a touchpoint that is due never waits
- * for the next order.
+ * finished deliveries (once per pass of the event loop), by the store (`onAvailable`), by a due
+ * time it read from the last claim, by the end of an outage pause, and by its own retry timer after
+ * a failed claim, so a touchpoint that is due never waits for the next order.
  */
 import type { AddResult, Settlement, StoredTouchpoint, TouchpointStore } from '../stores/contracts'
 import { countsOf } from '../stores/contracts'
@@ -106,6 +106,21 @@ export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
     )
   }
 
+  /**
+   * A finished delivery frees a slot. The answers that arrive together (one pass of the event loop
+   * over its sockets) share one claim, made once they are all in: one store transaction for all
+   * their slots instead of one each (docs/decisions/0005-one-claim-per-pass.md).
+   */
+  let claimAfterAnswers = false
+  const wakeAfterAnswers = (): void => {
+    if (claimAfterAnswers) return
+    claimAfterAnswers = true
+    setImmediate(() => {
+      claimAfterAnswers = false
+      wake()
+    })
+  }
+
   const record = (t: StoredTouchpoint, settlement: Settlement): void => {
     recording++
     const recorded = (): void => {
@@ -119,7 +134,7 @@ export function createPump(store: TouchpointStore, parts: EngineParts): Engine {
     void deliverer.deliver(t).then((settlement) => {
       // After stop(), the store has the touchpoint back already (or it was reported as dropped).
       if (phase !== 'stopped') record(t, settlement)
-      wake()
+      wakeAfterAnswers()
       checkIdle()
     })
   }
