@@ -55,7 +55,10 @@ const flag = (name: string): string | undefined => {
 const only = flag('--only')
 const chosen = (list: readonly Store[]): Store[] => {
   const wanted = flag('--stores')?.split(',')
-  return wanted ? list.filter((s) => wanted.includes(s)) : [...list]
+  // The variants run only when named: without --variant-env they are their store again.
+  return wanted
+    ? list.filter((s) => wanted.includes(s))
+    : list.filter((s) => !(VARIANTS as readonly Store[]).includes(s))
 }
 const buildDir = path.join(__dirname, '.build', 'stores')
 const CHILDREN = ['shop', 'load', 'api', 'fill'] as const
