@@ -115,7 +115,10 @@ export function openQueue(
       // A count read while an add of ours landed may miss it: then ours stands until the next one.
       if (landed === before) waiting = (c.wait ?? 0) + (c.prioritized ?? 0) + (c.delayed ?? 0)
       dead = c.failed ?? 0
-      pausedUntil = pause > 0 ? context.now() + pause : 0
+      // Kept once it is over (a later count does not reset it): on a slow Redis the worker's first
+      // fetch after a pause can be answered after a count that saw the pause end, and the worker must
+      // still learn that there was one, to probe before it sends more.
+      if (pause > 0) pausedUntil = Math.max(pausedUntil, context.now() + pause)
       reachable() // Redis answers again on a connection that never dropped (it was frozen)
     } catch (error) {
       if (CONNECTION_ERROR.test(messageOf(error))) unreachable(error)
@@ -133,7 +136,7 @@ export function openQueue(
     queue,
     logError,
     refresh,
-    /** Until when (ms epoch) the queue is paused for every worker, as last read. */
+    /** The end (ms epoch) of the latest queue-wide pause read; it stays after the pause is over. */
     pausedUntil: () => pausedUntil,
     /** Adds not answered yet, the buffered ones included. */
     storing: () => storing,
